@@ -4,7 +4,8 @@ import { randomUUID } from "node:crypto";
 import type { TestContext } from "node:test";
 import type { Admin, Kafka } from "kafkajs";
 import { Redis } from "ioredis";
-import { SchemaRegistryClient } from "@confluentinc/schemaregistry";
+import type { SchemaRegistryClient } from "@confluentinc/schemaregistry";
+import { createRegistryClient } from "../../services/common/serde/registry.js";
 import { endpointsFromEnv } from "../../services/common/env.js";
 import { createKafka } from "../../services/common/kafka/client.js";
 import { createLogger, parseLogLevel } from "../../services/common/logger.js";
@@ -61,5 +62,5 @@ export function testRedis(defer: (fn: () => unknown) => void): Redis {
 }
 
 export function testRegistry(): SchemaRegistryClient {
-  return new SchemaRegistryClient({ baseURLs: [endpoints.schemaRegistryUrl] });
+  return createRegistryClient({ url: endpoints.schemaRegistryUrl });
 }

@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connectedAdmin, tempTopic, testKafka, uniqueName } from "../../helpers/stack.js";
 import { readTopic } from "../../helpers/kafka-read.js";
+import { sendOffsetsRetrying } from "../../../services/common/kafka/transactions.js";
 
 test("a committed transaction is visible to a read_committed consumer", async (t) => {
   const kafka = testKafka();
@@ -82,19 +83,14 @@ test("offsets sent inside a transaction are committed only when it commits", asy
   t.after(() => producer.disconnect());
 
   const first = await producer.transaction();
-  await first.sendOffsets({
-    consumerGroupId: groupId,
-    topics: [{ topic, partitions: [{ partition: 0, offset: "5" }] }],
-  });
+  await sendOffsetsRetrying(first, groupId, [{ topic, partitions: [{ partition: 0, offset: "5" }] }]);
   await first.abort();
   const afterAbort = await admin.fetchOffsets({ groupId, topics: [topic] });
   assert.equal(afterAbort[0]?.partitions[0]?.offset, "-1");
 
   const second = await producer.transaction();
-  await second.sendOffsets({
-    consumerGroupId: groupId,
-    topics: [{ topic, partitions: [{ partition: 0, offset: "7" }] }],
-  });
+  // Right after an abort the coordinator may answer CONCURRENT_TRANSACTIONS: the helper retries.
+  await sendOffsetsRetrying(second, groupId, [{ topic, partitions: [{ partition: 0, offset: "7" }] }]);
   await second.commit();
   const afterCommit = await admin.fetchOffsets({ groupId, topics: [topic] });
   assert.equal(afterCommit[0]?.partitions[0]?.offset, "7");
