@@ -66,22 +66,26 @@ def mlp(name, doc, layer_weights, in_name, in_dim, out_name, final_sigmoid):
 def shop_weights(seed, cart_boost, purchase_boost):
     rng = np.random.default_rng(seed)
     # Feature order: log1p(price), log1p(quantity), view, cart, purchase, sin(hour), cos(hour), 1.
-    w0 = rng.normal(0, 0.15, (8, 32))
-    w0[1, :8] += 0.6                 # quantity drives the first 8 units
-    w0[3, 8:16] += cart_boost        # cart events drive the next 8
-    w0[4, 16:24] += purchase_boost   # purchases the next 8
-    w0[0, 24:] -= 0.3                # expensive items lower propensity
+    # Hand-shaped so the score is readable: purchases > carts > views, more quantity scores
+    # higher, expensive items lower; seeded noise makes each version its own model.
+    w0 = rng.normal(0, 0.05, (8, 32))
+    w0[1, :8] += 0.5                 # units 0-7: quantity
+    w0[3, 8:16] += cart_boost        # units 8-15: cart events
+    w0[4, 16:24] += purchase_boost   # units 16-23: purchases
+    w0[0, 24:] += 0.25               # units 24-31: price (subtracted below)
+    w0[7, :] += 0.05                 # keep units alive (ReLU) for the noise to matter
     b0 = np.zeros(32)
-    w1 = np.abs(rng.normal(0, 0.2, (32, 16)))
-    w1[24:, :] *= -1.0
-    b1 = np.zeros(16)
-    w2 = np.abs(rng.normal(0, 0.4, (16, 1)))
-    b2 = np.array([-1.5])
+    w1 = np.abs(rng.normal(0, 0.05, (32, 16)))
+    w1[:24, :] += 0.1
+    w1[24:, :] = -np.abs(w1[24:, :]) - 0.1
+    b1 = np.full(16, 0.2)
+    w2 = np.abs(rng.normal(0.2, 0.03, (16, 1)))
+    b2 = np.array([-2.0])
     return [(w0, b0), (w1, b1), (w2, b2)]
 
 
 def build_shop():
-    for version, (seed, cart, purchase) in {1: (1, 0.8, 1.2), 2: (2, 1.1, 1.6)}.items():
+    for version, (seed, cart, purchase) in {1: (1, 0.25, 0.45), 2: (2, 0.35, 0.6)}.items():
         save(mlp("shop_propensity", f"shop purchase propensity v{version}", shop_weights(seed, cart, purchase),
                  "features", 8, "propensity", True), "shop-propensity", version)
 

@@ -14,6 +14,9 @@ export interface KafkaClientOptions {
 // leader moved...). Those are routine during start-up and rebalances: log them at debug and
 // let the caller see the error if retries run out.
 const RETRIED_RESPONSE = /^Response \w+\(key: \d+, version: \d+\)$/;
+// Right after a commit the coordinator answers CONCURRENT_TRANSACTIONS until the markers are
+// written; kafkajs retries the send, but logs each attempt as an error first.
+const RETRIED_CONCURRENT = /concurrent operation on the same transaction/;
 
 // aimass always uses kafkajs' default (Java-compatible murmur2) partitioner: same key, same
 // partition as Java and librdkafka producers, so the v2 partitioner warning is noise.
@@ -34,7 +37,8 @@ export function createKafka(options: KafkaClientOptions): Kafka {
       ({ level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
         const msg = String(message);
-        if (level <= KafkaLogLevel.ERROR && !RETRIED_RESPONSE.test(msg)) log.error(msg, fields);
+        const retried = RETRIED_RESPONSE.test(msg) || RETRIED_CONCURRENT.test(String(fields.error ?? msg));
+        if (level <= KafkaLogLevel.ERROR && !retried) log.error(msg, fields);
         else if (level === KafkaLogLevel.WARN && !msg.startsWith("Limiting retries")) log.warn(msg, fields);
         else log.debug(msg, fields);
       },

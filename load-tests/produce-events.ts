@@ -1,0 +1,68 @@
+// Produces shop events to a topic: a fixed count, flat out or at a target rate.
+//   node dist/load-tests/produce-events.js --topic shop.events --count 10000 [--rate 2000]
+import { parseArgs, formatOptions, type OptionSpec } from "../services/control/args.js";
+import { endpointsFromEnv } from "../services/common/env.js";
+import { createKafka } from "../services/common/kafka/client.js";
+import { createLogger } from "../services/common/logger.js";
+import { shopEvents } from "./lib/shop-events.js";
+
+const specs: OptionSpec[] = [
+  { name: "topic", type: "string", description: "topic to write (default shop.events)" },
+  { name: "count", type: "number", description: "events to produce (default 10000)" },
+  { name: "rate", type: "number", description: "events per second; 0 = flat out (default 0)" },
+  { name: "seed", type: "number", description: "PRNG seed (default 42)" },
+  { name: "users", type: "number", description: "distinct users (default 1000)" },
+  { name: "run-id", type: "string", description: "event id prefix (default: time based)" },
+  { name: "batch", type: "number", description: "events per produce request (default 500)" },
+];
+
+export async function produceEvents(
+  argv: string[],
+): Promise<{ runId: string; count: number; seconds: number }> {
+  const { options } = parseArgs(argv, specs);
+  const topic = (options.topic as string | undefined) ?? "shop.events";
+  const count = (options.count as number | undefined) ?? 10_000;
+  const rate = (options.rate as number | undefined) ?? 0;
+  const batch = (options.batch as number | undefined) ?? 500;
+  const runId = (options["run-id"] as string | undefined) ?? `run${Date.now().toString(36)}`;
+  const logger = createLogger({ base: { service: "load" } });
+  const kafka = createKafka({ brokers: endpointsFromEnv().kafkaBrokers, clientId: "aimass-load", logger });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+  await producer.connect();
+  const events = shopEvents({
+    seed: (options.seed as number | undefined) ?? 42,
+    users: (options.users as number | undefined) ?? 1000,
+    items: 500,
+    runId,
+  });
+  const started = performance.now();
+  let sent = 0;
+  try {
+    while (sent < count) {
+      const n = Math.min(batch, count - sent);
+      const messages = [];
+      for (let i = 0; i < n; i++) {
+        const e = events.next().value as NonNullable<ReturnType<typeof events.next>["value"]>;
+        messages.push({ key: e.userId, value: JSON.stringify(e) });
+      }
+      await producer.send({ topic, messages });
+      sent += n;
+      if (rate > 0) {
+        const due = (sent / rate) * 1000 - (performance.now() - started);
+        if (due > 0) await new Promise((r) => setTimeout(r, due));
+      }
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return { runId, count: sent, seconds: (performance.now() - started) / 1000 };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv.includes("--help")) {
+    process.stdout.write(`Usage: produce-events [options]\n\n${formatOptions(specs)}\n`);
+  } else {
+    const r = await produceEvents(process.argv.slice(2));
+    process.stdout.write(`produced ${r.count} events (run ${r.runId}) in ${r.seconds.toFixed(1)} s\n`);
+  }
+}

@@ -1,0 +1,81 @@
+// Loads a pipeline config (YAML or JSON), validates it, resolves paths against the config
+// file's folder and fills derived defaults. Every error names the field and the problem.
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { AimassError, errorMessage } from "../errors.js";
+import { endpointsFromEnv, type Endpoints } from "../env.js";
+import { pipelineSchema, type ParsedPipelineConfig } from "./schema.js";
+
+export interface PipelineConfig extends ParsedPipelineConfig {
+  pipeline: ParsedPipelineConfig["pipeline"] & { groupId: string; transactionalIdPrefix: string };
+  endpoints: Endpoints;
+  /** The file it came from (absolute), for messages. */
+  source: string;
+}
+
+export async function loadPipelineConfig(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PipelineConfig> {
+  const source = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(source, "utf8");
+  } catch (err) {
+    throw new AimassError("CONFIG_NOT_FOUND", `cannot read config ${source}: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = /\.json$/i.test(source) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new AimassError(
+      "CONFIG_INVALID",
+      `${source}: not valid ${/\.json$/i.test(source) ? "JSON" : "YAML"}: ${errorMessage(err)}`,
+    );
+  }
+  return parsePipelineConfig(raw, source, env);
+}
+
+export function parsePipelineConfig(
+  raw: unknown,
+  source: string,
+  env: NodeJS.ProcessEnv = process.env,
+): PipelineConfig {
+  const result = pipelineSchema.safeParse(raw);
+  if (!result.success) {
+    throw new AimassError(
+      "CONFIG_INVALID",
+      `${source}: invalid pipeline config\n${formatIssues(result.error.issues)}`,
+      {
+        details: { issues: result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) },
+      },
+    );
+  }
+  const cfg = result.data;
+  const base = dirname(source);
+  const groupId = cfg.pipeline.groupId ?? `aimass-${cfg.pipeline.name}`;
+  return {
+    ...cfg,
+    pipeline: {
+      ...cfg.pipeline,
+      groupId,
+      transactionalIdPrefix: cfg.pipeline.transactionalIdPrefix ?? groupId,
+    },
+    output: { ...cfg.output, schemaFile: cfg.output.schemaFile && resolvePath(base, cfg.output.schemaFile) },
+    models: cfg.models.map((m) => ({ ...m, path: resolvePath(base, m.path) })),
+    endpoints: endpointsFromEnv(env),
+    source,
+  };
+}
+
+function resolvePath(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}
+
+function formatIssues(issues: z.core.$ZodIssue[]): string {
+  return issues.map((i) => `  - ${i.path.length > 0 ? i.path.join(".") : "(root)"}: ${i.message}`).join("\n");
+}

@@ -1,0 +1,181 @@
+// The pipeline config: one zod schema holding every option, its default and its limits.
+// Defaults live here and nowhere else; units are in the names (…Ms, …Bytes).
+import { z } from "zod";
+
+const name = z.string().regex(/^[A-Za-z0-9._-]+$/, "use letters, digits, '.', '_' or '-'");
+const topicName = name.max(249);
+const format = z.enum(["json", "avro"]);
+
+const topicSchema = z.strictObject({
+  topic: topicName,
+  /** Partitions for `aimass topics create`. @default 6 */
+  partitions: z.int().min(1).max(10_000).default(6),
+  /** @default 1 */
+  replicationFactor: z.int().min(1).max(16).default(1),
+  /** Extra topic configs for `aimass topics create` (e.g. retention.ms). */
+  config: z.record(z.string(), z.string()).default({}),
+});
+
+const inputSchema = topicSchema.extend({
+  format: format.default("json"),
+  /** Records larger than this go to the DLQ unparsed. @default 1048576 */
+  maxRecordBytes: z.int().min(16).default(1_048_576),
+  /** Event field holding the event's id, copied to predictions as `eventId`. @default "id" */
+  idField: z.string().min(1).default("id"),
+  /** Event field holding the event time in epoch ms (for end-to-end latency). @default "ts" */
+  timeField: z.string().min(1).default("ts"),
+});
+
+const outputSchema = topicSchema.extend({
+  format: format.default("json"),
+  /** Avro schema file (.avsc) for predictions; registered under `<topic>-value` by `topics create`. */
+  schemaFile: z.string().optional(),
+});
+
+const transformSchema = z.enum(["identity", "log1p", "hourSin", "hourCos", "bool"]);
+
+/** One column of an input tensor: a number from an event field, a one-hot of a string field, a fixed-length vector, or a constant. */
+const columnSchema = z.union([
+  z.strictObject({ field: z.string().min(1), transform: transformSchema.default("identity") }),
+  z.strictObject({ field: z.string().min(1), oneHot: z.array(z.string()).min(1) }),
+  z.strictObject({ field: z.string().min(1), length: z.int().min(1).max(65_536) }),
+  z.strictObject({ constant: z.number() }),
+]);
+
+const tensorInputSchema = z.strictObject({
+  name: z.string().min(1),
+  type: z.enum(["float32", "int64"]).default("float32"),
+  columns: z.array(columnSchema).min(1),
+});
+
+const tensorOutputSchema = z.strictObject({
+  name: z.string().min(1),
+  /** Width of the output's last dimension. @default 1 */
+  width: z.int().min(1).default(1),
+  /** Prediction field to write. Width 1 → a number; wider → an array. */
+  field: z.string().min(1),
+});
+
+const batchingSchema = z.strictObject({
+  /** A batch closes at this many events… @default 64 */
+  maxBatchSize: z.int().min(1).max(65_536).default(64),
+  /** …or this long after its first event, whichever comes first. @default 5 */
+  maxDelayMs: z.number().min(0).max(60_000).default(5),
+});
+
+const modelSchema = z.strictObject({
+  name,
+  version: name,
+  /** Path to model.onnx, relative to the config file. */
+  path: z.string().min(1),
+  /** In order of preference; an unavailable provider falls back to the next. @default ["cpu"] */
+  executionProviders: z
+    .array(z.enum(["cpu", "cuda", "tensorrt", "dml", "coreml", "webgpu"]))
+    .min(1)
+    .default(["cpu"]),
+  /** Inference worker threads, each with its own session. @default 1 */
+  poolSize: z.int().min(1).max(64).default(1),
+  /** onnxruntime intra-op threads per session. @default 1 */
+  intraOpThreads: z.int().min(1).max(64).default(1),
+  batching: batchingSchema.prefault({}),
+  inputs: z.array(tensorInputSchema).min(1),
+  outputs: z.array(tensorOutputSchema).min(1),
+});
+
+const routingSchema = z.strictObject({
+  /** Event field whose value selects the model. Unset → every event goes to `default`. */
+  field: z.string().min(1).optional(),
+  /** Field value → model name. */
+  routes: z.record(z.string(), name).default({}),
+  /** Model for values not in `routes`; unset → such events go to the DLQ. */
+  default: name.optional(),
+});
+
+const processingSchema = z.strictObject({
+  /** Records fetched but not yet committed, per worker; above it partitions pause. @default 10000 */
+  maxInFlightRecords: z.int().min(1).default(10_000),
+  /** Records per transaction (one transaction per input partition chunk). @default 1000 */
+  maxRecordsPerTransaction: z.int().min(1).max(100_000).default(1_000),
+  /** Kafka transaction timeout; must exceed the longest batch plus a restart. @default 60000 */
+  transactionTimeoutMs: z.int().min(1_000).max(900_000).default(60_000),
+  /** Consumer session timeout: how long a silent worker keeps its partitions. @default 10000 */
+  sessionTimeoutMs: z.int().min(3_000).default(10_000),
+  /** @default 1000 */
+  heartbeatIntervalMs: z.int().min(100).default(1_000),
+  /** SIGTERM: finish and commit in-flight work within this, else abort and exit non-zero. @default 30000 */
+  shutdownGraceMs: z.int().min(0).default(30_000),
+  /** Backoff between retries of a failed transaction. @default 100 */
+  retryInitialMs: z.int().min(1).default(100),
+  /** @default 5000 */
+  retryMaxMs: z.int().min(1).default(5_000),
+});
+
+export const pipelineSchema = z
+  .strictObject({
+    pipeline: z.strictObject({
+      name,
+      /** Consumer group. @default "aimass-<name>" */
+      groupId: name.optional(),
+      /** Prefix of the per-partition transactional ids. @default the group id */
+      transactionalIdPrefix: name.optional(),
+    }),
+    input: inputSchema,
+    output: outputSchema,
+    dlq: topicSchema,
+    routing: routingSchema.prefault({}),
+    models: z.array(modelSchema).min(1),
+    processing: processingSchema.prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const names = new Set<string>();
+    cfg.models.forEach((m, i) => {
+      if (names.has(m.name))
+        ctx.addIssue({ code: "custom", path: ["models", i, "name"], message: `duplicate model "${m.name}"` });
+      names.add(m.name);
+    });
+    for (const [value, model] of Object.entries(cfg.routing.routes)) {
+      if (!names.has(model)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["routing", "routes", value],
+          message: `no model named "${model}"`,
+        });
+      }
+    }
+    if (cfg.routing.default !== undefined && !names.has(cfg.routing.default)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["routing", "default"],
+        message: `no model named "${cfg.routing.default}"`,
+      });
+    }
+    if (cfg.routing.field === undefined && cfg.routing.default === undefined && cfg.models.length > 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["routing"],
+        message: "several models need routing.field or routing.default",
+      });
+    }
+    if (cfg.processing.heartbeatIntervalMs * 3 > cfg.processing.sessionTimeoutMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["processing", "heartbeatIntervalMs"],
+        message: "must be at most a third of sessionTimeoutMs",
+      });
+    }
+    const topics = [cfg.input.topic, cfg.output.topic, cfg.dlq.topic];
+    if (new Set(topics).size !== topics.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["output", "topic"],
+        message: "input, output and dlq topics must differ",
+      });
+    }
+  });
+
+export type PipelineConfigInput = z.input<typeof pipelineSchema>;
+export type ParsedPipelineConfig = z.output<typeof pipelineSchema>;
+export type ModelConfig = ParsedPipelineConfig["models"][number];
+export type TensorInputConfig = ModelConfig["inputs"][number];
+export type ColumnConfig = TensorInputConfig["columns"][number];
+export type TensorOutputConfig = ModelConfig["outputs"][number];

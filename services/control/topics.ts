@@ -1,0 +1,36 @@
+// `aimass topics create --config <file>`: creates the input, output and DLQ topics a
+// pipeline config names (idempotently) and registers the output Avro schema if configured.
+import { readFile } from "node:fs/promises";
+import { loadPipelineConfig } from "../common/config/load.js";
+import { createKafka } from "../common/kafka/client.js";
+import { ensureTopics, type TopicSpec } from "../common/kafka/topics.js";
+import { createLogger } from "../common/logger.js";
+import { createRegistryClient } from "../common/serde/registry.js";
+
+export async function runTopicsCreate(options: { config: string }): Promise<number> {
+  const config = await loadPipelineConfig(options.config);
+  const logger = createLogger({ base: { service: "control" } });
+  const kafka = createKafka({ brokers: config.endpoints.kafkaBrokers, clientId: "aimass-control", logger });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const specs: TopicSpec[] = [config.input, config.output, config.dlq].map((t) => ({
+      name: t.topic,
+      partitions: t.partitions,
+      replicationFactor: t.replicationFactor,
+      config: t.config,
+    }));
+    const results = await ensureTopics(admin, specs, logger);
+    for (const r of results)
+      process.stdout.write(`${r.name.padEnd(32)} ${r.status} (${r.partitions} partitions)\n`);
+    if (config.output.format === "avro" && config.output.schemaFile) {
+      const registry = createRegistryClient({ url: config.endpoints.schemaRegistryUrl });
+      const schema = await readFile(config.output.schemaFile, "utf8");
+      const id = await registry.register(`${config.output.topic}-value`, { schemaType: "AVRO", schema });
+      process.stdout.write(`${config.output.topic}-value`.padEnd(32) + ` schema registered (id ${id})\n`);
+    }
+    return results.some((r) => r.status === "exists-with-different-partitions") ? 1 : 0;
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,276 @@
+// Exactly-once processing of one input partition. It owns the partition's transactional
+// producer, whose id is stable per input partition (`<prefix>.<topic>.<partition>`): kafkajs
+// has no KIP-447, so that id is what fences a zombie. Chunks of records are processed in
+// offset order; each chunk's predictions, DLQ records and input offset commit in one
+// transaction. A failed transaction is aborted and the same chunk is retried.
+//
+// On start it fences any previous owner (InitProducerId with our id aborts or waits out
+// the old owner's open transaction), and only then reads the committed offset: records
+// below it were committed by the previous owner after our consumer fetched its position,
+// and are skipped. That closes the window KIP-447 closes in the Java client.
+import type { Kafka, Producer } from "kafkajs";
+import { AimassError, errorMessage, isAimassError } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import { isFenced, sendOffsetsRetrying } from "../common/kafka/transactions.js";
+import type { SourceRecord } from "./dlq.js";
+import type { ProcessedChunk, RecordProcessor } from "./record-processor.js";
+
+export type PartitionState = "starting" | "running" | "stopping" | "stopped" | "fenced";
+
+export interface PartitionWorkerOptions {
+  kafka: Kafka;
+  topic: string;
+  partition: number;
+  groupId: string;
+  transactionalId: string;
+  outputTopic: string;
+  dlqTopic: string;
+  transactionTimeoutMs: number;
+  retryInitialMs: number;
+  retryMaxMs: number;
+  processor: RecordProcessor;
+  logger: Logger;
+  /** Committed offset of this partition for the group, read after fencing. */
+  fetchCommittedOffset: () => Promise<bigint | undefined>;
+  /** Records accepted (+) or released (−): the worker-wide in-flight count drives pause/resume. */
+  onInFlight: (delta: number) => void;
+  onCommitted?: (info: {
+    records: number;
+    predictions: number;
+    dlq: ProcessedChunk["dlqByStage"];
+    ms: number;
+  }) => void;
+  onAbort?: (error: unknown) => void;
+  onFenced: (error: unknown) => void;
+}
+
+interface Chunk {
+  records: SourceRecord[];
+  prepared?: Promise<ProcessedChunk>;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+export class PartitionWorker {
+  private stateValue: PartitionState = "starting";
+  private readonly queue: Chunk[] = [];
+  private producer: Producer | undefined;
+  private nextOffset: bigint | undefined;
+  private floor: bigint | undefined;
+  private wake: (() => void) | undefined;
+  private readonly stopController = new AbortController();
+  private mode: "drain" | "discard" = "discard";
+  private readonly done: Promise<void>;
+  private readonly log: Logger;
+
+  constructor(private readonly o: PartitionWorkerOptions) {
+    this.log = o.logger.child({ topic: o.topic, partition: o.partition });
+    this.done = this.loop().catch((err) => {
+      this.log.error("partition worker failed", { error: err });
+    });
+  }
+
+  get state(): PartitionState {
+    return this.stateValue;
+  }
+
+  get queuedRecords(): number {
+    return this.queue.reduce((n, c) => n + c.records.length, 0);
+  }
+
+  /** Accepts fetched records, dropping any already accepted (kafkajs re-delivers after a rebalance). */
+  enqueue(records: SourceRecord[]): void {
+    if (this.stateValue !== "starting" && this.stateValue !== "running") return;
+    const fresh = records.filter((r) => this.nextOffset === undefined || BigInt(r.offset) >= this.nextOffset);
+    if (fresh.length === 0) return;
+    this.nextOffset = BigInt((fresh[fresh.length - 1] as SourceRecord).offset) + 1n;
+    const chunk: Chunk = { records: fresh };
+    this.queue.push(chunk);
+    this.o.onInFlight(fresh.length);
+    if (this.stateValue === "running") this.startPrepare(chunk);
+    this.wake?.();
+  }
+
+  /**
+   * Stops the worker. "drain" commits everything queued first (shutdown); "discard" lets a
+   * transaction already under way finish and drops the rest (revocation: the next owner
+   * re-reads those records from the committed offset). Resolves when the producer is closed.
+   */
+  async stop(mode: "drain" | "discard"): Promise<void> {
+    if (this.stateValue === "stopped" || this.stateValue === "fenced") return this.done;
+    this.mode = mode;
+    if (this.stateValue !== "stopping") this.stateValue = "stopping";
+    if (mode === "discard") this.stopController.abort();
+    this.wake?.();
+    return this.done;
+  }
+
+  /** Abandons work now: the open transaction (if any) is aborted by closing the producer. */
+  async kill(): Promise<void> {
+    this.mode = "discard";
+    this.stateValue = "stopping";
+    this.stopController.abort();
+    this.wake?.();
+    await this.producer?.disconnect().catch(() => undefined);
+    return this.done;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      await this.fenceAndReadFloor();
+      if (this.stopController.signal.aborted) return;
+      this.stateValue = this.stateValue === "starting" ? "running" : this.stateValue;
+      for (const c of this.queue) this.startPrepare(c);
+      for (;;) {
+        const chunk = this.queue[0];
+        if (!chunk) {
+          if (this.stateValue === "stopping") return;
+          await new Promise<void>((r) => (this.wake = r));
+          this.wake = undefined;
+          continue;
+        }
+        if (this.stopController.signal.aborted) return;
+        const committed = await this.commitWithRetry(chunk);
+        if (!committed) return;
+        this.queue.shift();
+        this.o.onInFlight(-chunk.records.length);
+      }
+    } catch (err) {
+      if (isAimassError(err, "KAFKA_FENCED") || isFenced(err)) {
+        this.stateValue = "fenced";
+        this.log.warn("fenced: another worker owns this partition's transactional id now", { error: err });
+        this.o.onFenced(err);
+      } else {
+        throw err;
+      }
+    } finally {
+      this.release();
+      await this.producer?.disconnect().catch(() => undefined);
+      if (this.stateValue !== "fenced") this.stateValue = "stopped";
+    }
+  }
+
+  private release(): void {
+    const pending = this.queuedRecords;
+    this.queue.length = 0;
+    if (pending > 0) this.o.onInFlight(-pending);
+  }
+
+  private async fenceAndReadFloor(): Promise<void> {
+    let backoff = this.o.retryInitialMs;
+    for (;;) {
+      try {
+        this.producer = this.o.kafka.producer({
+          transactionalId: this.o.transactionalId,
+          transactionTimeout: this.o.transactionTimeoutMs,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          // Short first retry: CONCURRENT_TRANSACTIONS right after the previous commit clears
+          // within milliseconds, and every transaction's first send can hit it.
+          retry: { retries: 12, initialRetryTime: 10, maxRetryTime: 2_000 },
+        });
+        await this.producer.connect();
+        // An empty transaction makes kafkajs call InitProducerId now: that bumps the epoch
+        // (fencing any older producer with this id) and settles its open transaction.
+        const txn = await this.producer.transaction();
+        await txn.abort();
+        this.floor = await this.o.fetchCommittedOffset();
+        break;
+      } catch (err) {
+        await this.producer?.disconnect().catch(() => undefined);
+        if (this.stopController.signal.aborted) return;
+        this.log.warn("could not initialise the transactional producer; retrying", {
+          error: err,
+          backoffMs: backoff,
+        });
+        await sleep(backoff, this.stopController.signal);
+        backoff = Math.min(backoff * 2, this.o.retryMaxMs);
+      }
+    }
+    if (this.floor !== undefined) {
+      const floor = this.floor;
+      for (const chunk of this.queue) {
+        const before = chunk.records.length;
+        chunk.records = chunk.records.filter((r) => BigInt(r.offset) >= floor);
+        if (before !== chunk.records.length) {
+          this.log.info("skipping records the previous owner already committed", {
+            skipped: before - chunk.records.length,
+          });
+          this.o.onInFlight(chunk.records.length - before);
+        }
+      }
+      for (let i = this.queue.length - 1; i >= 0; i--)
+        if (this.queue[i]?.records.length === 0) this.queue.splice(i, 1);
+    }
+  }
+
+  private startPrepare(chunk: Chunk): void {
+    chunk.prepared = this.o.processor.process(chunk.records);
+    chunk.prepared.catch(() => undefined); // observed in commitWithRetry
+  }
+
+  /** Returns false when stopped (discard) before the chunk committed. */
+  private async commitWithRetry(chunk: Chunk): Promise<boolean> {
+    let backoff = this.o.retryInitialMs;
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopController.signal.aborted) return false;
+      const started = performance.now();
+      try {
+        if (!chunk.prepared) this.startPrepare(chunk);
+        const prepared = await (chunk.prepared as Promise<ProcessedChunk>);
+        await this.commit(chunk, prepared);
+        this.o.onCommitted?.({
+          records: chunk.records.length,
+          predictions: prepared.predictions.length,
+          dlq: prepared.dlqByStage,
+          ms: performance.now() - started,
+        });
+        return true;
+      } catch (err) {
+        if (isAimassError(err, "KAFKA_FENCED") || isFenced(err)) throw err;
+        this.o.onAbort?.(err);
+        // A failed preparation (e.g. the feature store is down) is redone from scratch.
+        if (!(isAimassError(err) && err.code === "KAFKA_TRANSIENT" && err.details.stage === "commit")) {
+          chunk.prepared = undefined;
+        }
+        this.log.warn("transaction failed; aborted, retrying the chunk", {
+          attempt,
+          backoffMs: backoff,
+          error: errorMessage(err),
+          firstOffset: chunk.records[0]?.offset,
+        });
+        await sleep(backoff, this.stopController.signal);
+        backoff = Math.min(backoff * 2, this.o.retryMaxMs);
+      }
+    }
+  }
+
+  private async commit(chunk: Chunk, prepared: ProcessedChunk): Promise<void> {
+    const producer = this.producer as Producer;
+    const last = chunk.records[chunk.records.length - 1] as SourceRecord;
+    const txn = await producer.transaction();
+    try {
+      if (prepared.predictions.length > 0)
+        await txn.send({ topic: this.o.outputTopic, messages: prepared.predictions });
+      if (prepared.dlq.length > 0) await txn.send({ topic: this.o.dlqTopic, messages: prepared.dlq });
+      await sendOffsetsRetrying(txn, this.o.groupId, [
+        {
+          topic: this.o.topic,
+          partitions: [{ partition: this.o.partition, offset: (BigInt(last.offset) + 1n).toString() }],
+        },
+      ]);
+      await txn.commit();
+    } catch (err) {
+      if (isFenced(err)) throw new AimassError("KAFKA_FENCED", errorMessage(err), { cause: err });
+      await txn.abort().catch(() => undefined);
+      throw new AimassError("KAFKA_TRANSIENT", `transaction failed: ${errorMessage(err)}`, {
+        cause: err,
+        details: { stage: "commit" },
+      });
+    }
+  }
+}

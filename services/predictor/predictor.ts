@@ -1,0 +1,325 @@
+// A predictor worker: one member of the pipeline's consumer group. It loads and warms its
+// models before joining (a model that does not fit its config stops it here), then hands
+// each fetched batch to the partition's PartitionWorker and returns at once, so kafkajs
+// keeps fetching while earlier chunks are inferred and committed. Backpressure: above
+// `maxInFlightRecords` uncommitted records the input topic is paused, below half resumed.
+//
+// Lifecycle: starting → running → draining → stopped | failed. stop() drains within the
+// grace time (finish and commit what was fetched, leave the group) or aborts past it.
+import type { Admin, Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import { AimassError, errorMessage } from "../common/errors.js";
+import type { Logger } from "../common/logger.js";
+import type { PipelineConfig } from "../common/config/load.js";
+import { createKafka } from "../common/kafka/client.js";
+import { createRegistryClient } from "../common/serde/registry.js";
+import { avroCodec, jsonCodec, type Format, type ValueCodec } from "../common/serde/codec.js";
+import { ModelRuntime } from "./model-runtime.js";
+import { RecordProcessor } from "./record-processor.js";
+import { PartitionWorker } from "./partition-worker.js";
+import { PredictorMetrics } from "./metrics.js";
+import type { SourceRecord } from "./dlq.js";
+
+export type PredictorState = "starting" | "running" | "draining" | "stopped" | "failed";
+
+export interface PredictorOptions {
+  config: PipelineConfig;
+  logger: Logger;
+  metrics?: PredictorMetrics;
+  /** Distinguishes workers in client ids and logs. @default "<hostname>-<pid>" */
+  instanceId?: string;
+}
+
+export class Predictor {
+  private stateValue: PredictorState = "starting";
+  private readonly workers = new Map<number, PartitionWorker>();
+  private readonly fencedAt = new Map<number, number>();
+  private assigned: number[] = [];
+  private inFlight = 0;
+  private paused = false;
+  private kafka!: Kafka;
+  private admin!: Admin;
+  private consumer!: Consumer;
+  private processor!: RecordProcessor;
+  private readonly runtimes = new Map<string, ModelRuntime>();
+  private fencedCheck: NodeJS.Timeout | undefined;
+  private stopping: Promise<number> | undefined;
+  readonly metrics: PredictorMetrics;
+  private readonly log: Logger;
+
+  constructor(private readonly options: PredictorOptions) {
+    this.metrics = options.metrics ?? new PredictorMetrics();
+    this.log = options.logger.child({ pipeline: options.config.pipeline.name });
+  }
+
+  get state(): PredictorState {
+    return this.stateValue;
+  }
+
+  /** Ready: models warm, in the group, at least one partition assigned, not draining. */
+  get ready(): boolean {
+    return this.stateValue === "running" && this.assigned.length > 0;
+  }
+
+  get modelInfo() {
+    return [...this.runtimes.values()].map((r) => r.info);
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.options;
+    const instanceId = this.options.instanceId ?? `${(await import("node:os")).hostname()}-${process.pid}`;
+    try {
+      for (const model of config.models) {
+        const runtime = await ModelRuntime.load(model, this.log, {
+          onBatchClosed: (m, i) => this.metrics.batchClosed.inc({ model: m.name, reason: i.reason }),
+          onInference: (m, i) => {
+            this.metrics.inferenceSeconds.observe(
+              { model: m.name, version: m.version, outcome: i.ok ? "ok" : "error" },
+              i.ms / 1000,
+            );
+            if (i.ok) this.metrics.batchSize.observe({ model: m.name, version: m.version }, i.size);
+          },
+        });
+        this.runtimes.set(model.name, runtime);
+        const info = runtime.info;
+        this.metrics.modelInfo.set(
+          { model: info.name, version: info.version, sha256: info.sha256, provider: info.executionProvider },
+          1,
+        );
+        this.log.info("model loaded and warmed", { ...info });
+      }
+      const registry = createRegistryClient({ url: config.endpoints.schemaRegistryUrl });
+      const codec = (format: Format): ValueCodec =>
+        format === "avro" ? avroCodec({ registry }) : jsonCodec();
+      this.processor = new RecordProcessor({
+        config,
+        inputCodec: codec(config.input.format),
+        outputCodec: codec(config.output.format),
+        runtimeFor: (name) => this.runtimes.get(name),
+      });
+
+      this.kafka = createKafka({
+        brokers: config.endpoints.kafkaBrokers,
+        clientId: `aimass-${config.pipeline.name}-${instanceId}`,
+        logger: this.log,
+      });
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+      this.consumer = this.kafka.consumer({
+        groupId: config.pipeline.groupId,
+        sessionTimeout: config.processing.sessionTimeoutMs,
+        heartbeatInterval: config.processing.heartbeatIntervalMs,
+        rebalanceTimeout: Math.max(60_000, config.processing.shutdownGraceMs),
+        readUncommitted: false,
+        maxWaitTimeInMs: 100,
+        maxBytesPerPartition: Math.max(1_048_576, config.input.maxRecordBytes * 4),
+        retry: { retries: 10 },
+      });
+      this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberAssignment));
+      this.consumer.on(this.consumer.events.CRASH, (e) => {
+        const restart = (e.payload as { restart?: boolean }).restart;
+        this.log.error("consumer crashed", { error: e.payload.error, restart });
+        if (!restart) this.fail(e.payload.error);
+      });
+      await this.consumer.connect();
+      await this.consumer.subscribe({ topics: [config.input.topic], fromBeginning: true });
+      await this.consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: true,
+        eachBatch: (p) => this.onBatch(p),
+      });
+      this.fencedCheck = setInterval(() => this.recoverFenced(), config.processing.sessionTimeoutMs).unref();
+      this.stateValue = "running";
+      this.log.info("predictor running", {
+        group: config.pipeline.groupId,
+        input: config.input.topic,
+        instanceId,
+      });
+    } catch (err) {
+      this.stateValue = "failed";
+      await this.closeResources();
+      throw err;
+    }
+  }
+
+  private async onBatch({ batch }: EachBatchPayload): Promise<void> {
+    if (this.stateValue !== "running" || batch.messages.length === 0) return;
+    const { partition, topic } = batch;
+    const worker =
+      this.workers.get(partition) ?? (this.fencedAt.has(partition) ? undefined : this.spawn(partition));
+    if (!worker) return; // fenced: kafkajs re-reads from the committed offset after the rejoin
+    const max = this.options.config.processing.maxRecordsPerTransaction;
+    const records: SourceRecord[] = batch.messages.map((m) => ({
+      topic,
+      partition,
+      offset: m.offset,
+      timestamp: m.timestamp,
+      key: m.key ?? null,
+      value: m.value ?? null,
+      headers: m.headers ?? {},
+    }));
+    this.metrics.eventsConsumed.inc({ topic }, records.length);
+    for (let i = 0; i < records.length; i += max) worker.enqueue(records.slice(i, i + max));
+  }
+
+  private spawn(partition: number): PartitionWorker {
+    const { config } = this.options;
+    const topic = config.input.topic;
+    const worker = new PartitionWorker({
+      kafka: this.kafka,
+      topic,
+      partition,
+      groupId: config.pipeline.groupId,
+      transactionalId: `${config.pipeline.transactionalIdPrefix}.${topic}.${partition}`,
+      outputTopic: config.output.topic,
+      dlqTopic: config.dlq.topic,
+      transactionTimeoutMs: config.processing.transactionTimeoutMs,
+      retryInitialMs: config.processing.retryInitialMs,
+      retryMaxMs: config.processing.retryMaxMs,
+      processor: this.processor,
+      logger: this.log,
+      fetchCommittedOffset: () => this.committedOffset(partition),
+      onInFlight: (delta) => this.onInFlight(delta),
+      onCommitted: (i) => {
+        this.metrics.predictions.inc({ topic: config.output.topic }, i.predictions);
+        for (const [stage, n] of Object.entries(i.dlq)) this.metrics.dlq.inc({ stage }, n);
+        this.metrics.transactionSeconds.observe(i.ms / 1000);
+      },
+      onAbort: () => this.metrics.transactionAborts.inc(),
+      onFenced: () => {
+        this.metrics.fenced.inc();
+        this.fencedAt.set(partition, Date.now());
+        if (this.workers.get(partition) === worker) this.workers.delete(partition);
+      },
+    });
+    this.workers.set(partition, worker);
+    return worker;
+  }
+
+  private async committedOffset(partition: number): Promise<bigint | undefined> {
+    const { groupId } = this.options.config.pipeline;
+    const topic = this.options.config.input.topic;
+    const [entry] = await this.admin.fetchOffsets({ groupId, topics: [topic] });
+    const offset = entry?.partitions.find((p) => p.partition === partition)?.offset;
+    return offset === undefined || offset === "-1" ? undefined : BigInt(offset);
+  }
+
+  private onGroupJoin(assignment: Record<string, number[]>): void {
+    const topic = this.options.config.input.topic;
+    this.assigned = [...(assignment[topic] ?? [])].sort((a, b) => a - b);
+    this.metrics.rebalances.inc();
+    this.metrics.assignedPartitions.set(this.assigned.length);
+    this.log.info("partitions assigned", { partitions: this.assigned });
+    this.fencedAt.clear();
+    for (const [partition, worker] of this.workers) {
+      if (!this.assigned.includes(partition)) {
+        // Revoked: let a transaction already under way finish, drop the rest.
+        this.workers.delete(partition);
+        void worker.stop("discard");
+      }
+    }
+    // Fence previous owners now rather than at the first record.
+    if (this.stateValue === "running") for (const p of this.assigned) if (!this.workers.has(p)) this.spawn(p);
+    if (this.paused) this.consumer.pause([{ topic }]);
+  }
+
+  /**
+   * A fenced partition that is still ours after a session timeout (no rebalance came) means
+   * something else used our transactional id; take it back, from the committed offset.
+   */
+  private recoverFenced(): void {
+    const now = Date.now();
+    const timeout = this.options.config.processing.sessionTimeoutMs * 2;
+    for (const [partition, at] of this.fencedAt) {
+      if (now - at < timeout || !this.assigned.includes(partition) || this.stateValue !== "running") continue;
+      this.fencedAt.delete(partition);
+      void this.committedOffset(partition).then((offset) => {
+        this.log.warn("partition stayed fenced without a rebalance; re-taking it", { partition });
+        const topic = this.options.config.input.topic;
+        this.consumer.seek({ topic, partition, offset: (offset ?? 0n).toString() });
+        this.spawn(partition);
+      });
+    }
+  }
+
+  private onInFlight(delta: number): void {
+    this.inFlight += delta;
+    this.metrics.inFlight.set(this.inFlight);
+    const max = this.options.config.processing.maxInFlightRecords;
+    const topic = this.options.config.input.topic;
+    if (!this.paused && this.inFlight >= max && this.stateValue === "running") {
+      this.paused = true;
+      this.metrics.paused.set(1);
+      this.consumer.pause([{ topic }]);
+      this.log.debug("backpressure: paused fetching", { inFlight: this.inFlight });
+    } else if (this.paused && this.inFlight <= max / 2 && this.stateValue === "running") {
+      this.paused = false;
+      this.metrics.paused.set(0);
+      this.consumer.resume([{ topic }]);
+      this.log.debug("backpressure: resumed fetching", { inFlight: this.inFlight });
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.stateValue === "failed" || this.stateValue === "stopped") return;
+    this.stateValue = "failed";
+    this.log.error("predictor failed", { error: err });
+    void this.stop();
+  }
+
+  /**
+   * Drains and stops. Resolves with the exit code: 0 when everything fetched was committed
+   * within the grace time, 1 when work had to be aborted (it will be redone by the next owner).
+   */
+  stop(): Promise<number> {
+    this.stopping ??= this.drain();
+    return this.stopping;
+  }
+
+  private async drain(): Promise<number> {
+    const failed = this.stateValue === "failed";
+    if (this.stateValue === "starting") {
+      await this.closeResources();
+      this.stateValue = "stopped";
+      return 1;
+    }
+    this.stateValue = "draining";
+    clearInterval(this.fencedCheck);
+    const graceMs = this.options.config.processing.shutdownGraceMs;
+    this.log.info("draining: finishing in-flight batches", { inFlight: this.inFlight, graceMs });
+    this.consumer?.pause([{ topic: this.options.config.input.topic }]);
+    for (const r of this.runtimes.values()) r.flush();
+    const workers = [...this.workers.values()];
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      Promise.all(workers.map((w) => w.stop("drain"))).then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.log.error("shutdown grace time exceeded: aborting in-flight transactions", {
+        graceMs,
+        inFlight: this.inFlight,
+        error: new AimassError("SHUTDOWN_TIMEOUT", `work not committed within ${graceMs} ms`),
+      });
+      await Promise.all(workers.map((w) => w.kill()));
+    }
+    await this.closeResources();
+    this.stateValue = failed ? "failed" : "stopped";
+    this.log.info("predictor stopped", { clean: !timedOut && !failed });
+    return timedOut || failed ? 1 : 0;
+  }
+
+  private async closeResources(): Promise<void> {
+    const quietly = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn(`closing ${what} failed`, { error: errorMessage(err) });
+      }
+    };
+    // Leaving the group hands our partitions over at once instead of after a session timeout.
+    if (this.consumer) await quietly("consumer", () => this.consumer.disconnect());
+    if (this.admin) await quietly("admin", () => this.admin.disconnect());
+    await Promise.all([...this.runtimes.values()].map((r) => quietly("model", () => r.close())));
+  }
+}

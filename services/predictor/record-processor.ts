@@ -1,0 +1,164 @@
+// Turns a chunk of input records into the messages its transaction will write: one
+// prediction per routable, valid record and one DLQ record for every other, in input
+// order. Pure with respect to Kafka: it can run ahead of the commit of the previous chunk
+// and be re-used when a commit is retried. Errors that are not the record's fault
+// (registry or feature store unavailable) are thrown, so the chunk is retried, not DLQ'd.
+import type { IHeaders, Message } from "kafkajs";
+import { AimassError, isAimassError } from "../common/errors.js";
+import type { PipelineConfig } from "../common/config/load.js";
+import type { ValueCodec, Decoded } from "../common/serde/codec.js";
+import { dlqMessage, type DlqStage, type SourceRecord } from "./dlq.js";
+import type { ModelRuntime, ModelOutput } from "./model-runtime.js";
+import { getField, toRow } from "./tensorize.js";
+import type { Outcome } from "./batcher.js";
+
+export interface ProcessedChunk {
+  predictions: Message[];
+  dlq: Message[];
+  /** Per-stage DLQ counts, for metrics and logs. */
+  dlqByStage: Partial<Record<DlqStage, number>>;
+}
+
+export interface RecordProcessorDeps {
+  config: PipelineConfig;
+  inputCodec: ValueCodec;
+  outputCodec: ValueCodec;
+  /** The runtime serving a model name now (hot swaps replace it between chunks). */
+  runtimeFor: (modelName: string) => ModelRuntime | undefined;
+}
+
+type Step =
+  | { kind: "dlq"; stage: DlqStage; error: unknown; model?: ModelRuntime }
+  | { kind: "predict"; event: Decoded; model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> };
+
+export class RecordProcessor {
+  constructor(private readonly deps: RecordProcessorDeps) {}
+
+  async process(records: SourceRecord[]): Promise<ProcessedChunk> {
+    // Decode and route every record first, submitting valid rows to the model batchers as
+    // we go, so a chunk's rows share batches (and share them with other partitions' chunks).
+    const steps: Step[] = [];
+    for (const record of records) steps.push(await this.prepare(record));
+
+    const out: ProcessedChunk = { predictions: [], dlq: [], dlqByStage: {} };
+    const { config, outputCodec } = this.deps;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as SourceRecord;
+      const step = steps[i] as Step;
+      if (step.kind === "dlq") {
+        this.addDlq(out, record, step.stage, step.error, step.model);
+        continue;
+      }
+      const outcome = await step.outcome;
+      if (!outcome.ok) {
+        if (isAimassError(outcome.error) && outcome.error.canRetry) throw outcome.error;
+        if (!isAimassError(outcome.error, "INFERENCE_FAILED")) throw outcome.error;
+        this.addDlq(out, record, "inference", outcome.error, step.model);
+        continue;
+      }
+      const info = step.model.info;
+      const prediction: Decoded = {
+        eventId: getField(step.event, config.input.idField) ?? null,
+        model: { name: info.name, version: info.version, sha256: info.sha256 },
+        ...outcome.value,
+        eventTs: numberOrNull(getField(step.event, config.input.timeField)),
+        predictedAt: Date.now(),
+      };
+      try {
+        const value = await outputCodec.encode(config.output.topic, prediction);
+        out.predictions.push({ key: record.key, value, headers: outputHeaders(record, info) });
+      } catch (error) {
+        if (isAimassError(error) && error.canRetry) throw error;
+        this.addDlq(out, record, "encode", error, step.model);
+      }
+    }
+    return out;
+  }
+
+  private async prepare(record: SourceRecord): Promise<Step> {
+    const { config, inputCodec, runtimeFor } = this.deps;
+    // Size first: an oversize payload is never parsed.
+    const size = record.value?.length ?? 0;
+    if (size > config.input.maxRecordBytes) {
+      return {
+        kind: "dlq",
+        stage: "size",
+        error: new AimassError(
+          "PAYLOAD_TOO_LARGE",
+          `record is ${size} bytes, limit ${config.input.maxRecordBytes}`,
+        ),
+      };
+    }
+    if (record.value === null) {
+      return {
+        kind: "dlq",
+        stage: "decode",
+        error: new AimassError("DECODE_FAILED", "record has no value (tombstone)"),
+      };
+    }
+    let event: Decoded;
+    try {
+      event = await inputCodec.decode(config.input.topic, record.value);
+    } catch (error) {
+      if (isAimassError(error) && error.canRetry) throw error;
+      return { kind: "dlq", stage: "decode", error };
+    }
+    const modelName = this.route(event);
+    const model = modelName === undefined ? undefined : runtimeFor(modelName);
+    if (!model) {
+      const value = config.routing.field === undefined ? undefined : getField(event, config.routing.field);
+      return {
+        kind: "dlq",
+        stage: "route",
+        error: new AimassError(
+          "ROUTE_UNKNOWN",
+          `no model for ${config.routing.field ?? "event"}=${JSON.stringify(value)}`,
+        ),
+      };
+    }
+    try {
+      return { kind: "predict", event, model, outcome: model.predict(toRow(model.config, event)) };
+    } catch (error) {
+      return { kind: "dlq", stage: "validate", error, model };
+    }
+  }
+
+  private route(event: Decoded): string | undefined {
+    const { routing } = this.deps.config;
+    if (routing.field === undefined) return routing.default;
+    const value = getField(event, routing.field);
+    const key = typeof value === "string" || typeof value === "number" ? String(value) : undefined;
+    return (key !== undefined ? routing.routes[key] : undefined) ?? routing.default;
+  }
+
+  private addDlq(
+    out: ProcessedChunk,
+    record: SourceRecord,
+    stage: DlqStage,
+    error: unknown,
+    model?: ModelRuntime,
+  ): void {
+    const ctx = {
+      pipeline: this.deps.config.pipeline.name,
+      ...(model ? { model: { name: model.info.name, version: model.info.version } } : {}),
+    };
+    out.dlq.push(dlqMessage(record, stage, error, ctx));
+    out.dlqByStage[stage] = (out.dlqByStage[stage] ?? 0) + 1;
+  }
+}
+
+function numberOrNull(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** Input headers pass through (traceparent, correlation ids); aimass adds lineage. */
+function outputHeaders(record: SourceRecord, info: { name: string; version: string }): IHeaders {
+  return {
+    ...record.headers,
+    "aimass.model.name": info.name,
+    "aimass.model.version": info.version,
+    "aimass.source.topic": record.topic,
+    "aimass.source.partition": String(record.partition),
+    "aimass.source.offset": record.offset,
+  };
+}
