@@ -39,7 +39,7 @@ export function parseArgs(
     raw = raw.trim();
     if (spec.type === "number") {
       const n = Number(raw);
-      if (!Number.isFinite(n))
+      if (raw === "" || !Number.isFinite(n))
         throw new AimassError("USAGE", `option --${name} expects a number, got "${raw}"`);
       options[name] = n;
     } else {

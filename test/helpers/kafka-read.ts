@@ -1,7 +1,7 @@
 // Reads a topic with a fresh read_committed consumer until a predicate holds or time runs out.
 import type { Kafka, KafkaMessage } from "kafkajs";
 import type { TestContext } from "node:test";
-import { uniqueName } from "./stack.js";
+import { defer, uniqueName } from "./stack.js";
 
 export interface ReadRecord {
   partition: number;
@@ -15,7 +15,13 @@ export async function readTopic(
   t: Pick<TestContext, "after">,
   kafka: Kafka,
   topic: string,
-  options: { until: (records: ReadRecord[]) => boolean; timeoutMs: number; readUncommitted?: boolean },
+  options: {
+    until: (records: ReadRecord[]) => boolean;
+    timeoutMs: number;
+    readUncommitted?: boolean;
+    /** Keep reading this long after `until` holds, so late duplicates would be seen too. */
+    lingerMs?: number;
+  },
 ): Promise<ReadRecord[]> {
   const consumer = kafka.consumer({
     groupId: uniqueName("reader"),
@@ -23,7 +29,7 @@ export async function readTopic(
     maxWaitTimeInMs: 100,
   });
   let disconnected = false;
-  t.after(() => (disconnected ? undefined : consumer.disconnect().catch(() => undefined)));
+  defer(t, () => (disconnected ? undefined : consumer.disconnect().catch(() => undefined)));
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   const records: ReadRecord[] = [];
@@ -39,7 +45,10 @@ export async function readTopic(
         value: message.value,
         headers: message.headers,
       });
-      if (options.until(records)) resolveDone();
+      if (options.until(records)) {
+        if (options.lingerMs) setTimeout(resolveDone, options.lingerMs);
+        else resolveDone();
+      }
     },
   });
   let timer: NodeJS.Timeout | undefined;

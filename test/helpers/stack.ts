@@ -15,18 +15,29 @@ export const testLogger = createLogger({ level: parseLogLevel(process.env.AIMASS
 
 type Cleanup = Pick<TestContext, "after">;
 
+const stacks = new WeakMap<Cleanup, Array<() => unknown>>();
+
 /**
- * Cleanup that runs last-in first-out, like `defer`: a resource created after another is
- * released before it (node:test runs `t.after` hooks in registration order).
+ * Registers cleanup that runs last-in first-out, like `defer` (node:test runs `t.after`
+ * hooks in registration order): a topic created with an admin is deleted before that admin
+ * disconnects. Every helper here registers through it.
  */
+export function defer(t: Cleanup, fn: () => unknown): void {
+  let stack = stacks.get(t);
+  if (!stack) {
+    const fns: Array<() => unknown> = [];
+    stacks.set(t, fns);
+    stack = fns;
+    t.after(async () => {
+      for (const f of fns.reverse()) await f();
+    });
+  }
+  stack.push(fn);
+}
+
+/** `defer` bound to one test context. */
 export function deferrer(t: Cleanup): (fn: () => unknown) => void {
-  const stack: Array<() => unknown> = [];
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
-  return (fn) => {
-    stack.push(fn);
-  };
+  return (fn) => defer(t, fn);
 }
 
 export function uniqueName(prefix: string): string {
@@ -40,7 +51,7 @@ export function testKafka(clientId = uniqueName("test")): Kafka {
 export async function connectedAdmin(t: Cleanup, kafka: Kafka = testKafka()): Promise<Admin> {
   const admin = kafka.admin();
   await admin.connect();
-  t.after(() => admin.disconnect());
+  defer(t, () => admin.disconnect());
   return admin;
 }
 
@@ -51,7 +62,7 @@ export async function tempTopic(t: Cleanup, admin: Admin, prefix: string, partit
     topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
     waitForLeaders: true,
   });
-  t.after(() => admin.deleteTopics({ topics: [topic] }).catch(() => undefined));
+  defer(t, () => admin.deleteTopics({ topics: [topic] }).catch(() => undefined));
   return topic;
 }
 

@@ -1,7 +1,7 @@
 // Kafka 4.x transactions on the local single-node stack, through kafkajs' protocol versions.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connectedAdmin, tempTopic, testKafka, uniqueName } from "../../helpers/stack.js";
+import { connectedAdmin, defer, tempTopic, testKafka, uniqueName } from "../../helpers/stack.js";
 import { readTopic } from "../../helpers/kafka-read.js";
 import { sendOffsetsRetrying } from "../../../services/common/kafka/transactions.js";
 
@@ -15,7 +15,7 @@ test("a committed transaction is visible to a read_committed consumer", async (t
     maxInFlightRequests: 1,
   });
   await producer.connect();
-  t.after(() => producer.disconnect());
+  defer(t, () => producer.disconnect());
 
   const txn = await producer.transaction();
   await txn.send({ topic, messages: [1, 2, 3].map((i) => ({ key: `k${i}`, value: `v${i}` })) });
@@ -38,7 +38,7 @@ test("an aborted transaction stays invisible to read_committed and visible to re
     maxInFlightRequests: 1,
   });
   await producer.connect();
-  t.after(() => producer.disconnect());
+  defer(t, () => producer.disconnect());
 
   const aborted = await producer.transaction();
   await aborted.send({ topic, messages: [{ key: "a", value: "aborted" }] });
@@ -80,7 +80,7 @@ test("offsets sent inside a transaction are committed only when it commits", asy
     maxInFlightRequests: 1,
   });
   await producer.connect();
-  t.after(() => producer.disconnect());
+  defer(t, () => producer.disconnect());
 
   const first = await producer.transaction();
   await sendOffsetsRetrying(first, groupId, [{ topic, partitions: [{ partition: 0, offset: "5" }] }]);

@@ -1,0 +1,106 @@
+// Reads a prediction topic (read_committed) until every prediction of a run has arrived,
+// then reports counts, duplicates, end-to-end latency (event time → visible to a
+// read_committed consumer) and the score distribution.
+//   node dist/load-tests/read-predictions.js --run-id <id> --count 10000 [--topic shop.predictions]
+import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { endpointsFromEnv } from "../services/common/env.js";
+import { createKafka } from "../services/common/kafka/client.js";
+import { createLogger } from "../services/common/logger.js";
+import { summarize } from "./lib/percentiles.js";
+
+const specs: OptionSpec[] = [
+  { name: "topic", type: "string", description: "prediction topic (default shop.predictions)" },
+  { name: "dlq-topic", type: "string", description: "DLQ topic to count (default shop.events.dlq)" },
+  { name: "run-id", type: "string", description: "event id prefix of the run", required: true },
+  { name: "count", type: "number", description: "events the run produced", required: true },
+  { name: "timeout-ms", type: "number", description: "give up after (default 120000)" },
+  { name: "score-field", type: "string", description: "prediction field to summarize (default propensity)" },
+];
+
+export interface RunReport {
+  predictions: number;
+  duplicates: number;
+  dlq: number;
+  missing: number;
+  latencyMs: ReturnType<typeof summarize>;
+  score: ReturnType<typeof summarize>;
+  samples: unknown[];
+}
+
+export async function readPredictions(argv: string[]): Promise<RunReport> {
+  const { options } = parseArgs(argv, specs);
+  const topic = (options.topic as string | undefined) ?? "shop.predictions";
+  const dlqTopic = (options["dlq-topic"] as string | undefined) ?? "shop.events.dlq";
+  const runId = options["run-id"] as string;
+  const count = options.count as number;
+  const scoreField = (options["score-field"] as string | undefined) ?? "propensity";
+  const timeoutMs = (options["timeout-ms"] as number | undefined) ?? 120_000;
+  const prefix = `${runId}-`;
+  const kafka = createKafka({
+    brokers: endpointsFromEnv().kafkaBrokers,
+    clientId: "aimass-reader",
+    logger: createLogger(),
+  });
+  const consumer = kafka.consumer({ groupId: `aimass-reader-${runId}-${process.pid}`, maxWaitTimeInMs: 50 });
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let dlq = 0;
+  const latency: number[] = [];
+  const scores: number[] = [];
+  const samples: unknown[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic, dlqTopic], fromBeginning: true });
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  await consumer.run({
+    eachMessage: async ({ topic: t, message }) => {
+      const now = Date.now();
+      if (t === dlqTopic) {
+        if (message.value?.toString().includes(prefix)) dlq++;
+      } else {
+        const v = JSON.parse(message.value?.toString() ?? "{}") as Record<string, unknown>;
+        const id = String(v.eventId ?? "");
+        if (!id.startsWith(prefix)) return;
+        if (seen.has(id)) duplicates++;
+        seen.add(id);
+        if (typeof v.eventTs === "number") latency.push(now - v.eventTs);
+        if (typeof v[scoreField] === "number") scores.push(v[scoreField] as number);
+        if (samples.length < 3) samples.push(v);
+      }
+      if (seen.size + dlq >= count) finish();
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return {
+    predictions: seen.size,
+    duplicates,
+    dlq,
+    missing: Math.max(0, count - seen.size - dlq),
+    latencyMs: summarize(latency),
+    score: summarize(scores),
+    samples,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv.includes("--help")) {
+    process.stdout.write(`Usage: read-predictions [options]\n\n${formatOptions(specs)}\n`);
+  } else {
+    const r = await readPredictions(process.argv.slice(2));
+    const f = (n: number) => n.toFixed(n < 10 ? 3 : 0);
+    process.stdout.write(
+      [
+        `predictions: ${r.predictions}   dlq: ${r.dlq}   duplicates: ${r.duplicates}   missing: ${r.missing}`,
+        `end-to-end latency ms (event time → read_committed): p50 ${f(r.latencyMs.p50)}  p90 ${f(r.latencyMs.p90)}  p99 ${f(r.latencyMs.p99)}  max ${f(r.latencyMs.max)}`,
+        `score: mean ${r.score.mean.toFixed(3)}  p50 ${f(r.score.p50)}  p90 ${f(r.score.p90)}  max ${f(r.score.max)}`,
+        "sample predictions:",
+        ...r.samples.map((s) => `  ${JSON.stringify(s)}`),
+        "",
+      ].join("\n"),
+    );
+    process.exitCode = r.duplicates === 0 && r.missing === 0 ? 0 : 1;
+  }
+}
