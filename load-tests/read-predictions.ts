@@ -23,6 +23,9 @@ export interface RunReport {
   dlq: number;
   missing: number;
   latencyMs: ReturnType<typeof summarize>;
+  /** Wall-clock ms of the first and last prediction of the run seen (throughput window). */
+  firstAt: number;
+  lastAt: number;
   score: ReturnType<typeof summarize>;
   samples: unknown[];
 }
@@ -48,6 +51,8 @@ export async function readPredictions(argv: string[]): Promise<RunReport> {
   const latency: number[] = [];
   const scores: number[] = [];
   const samples: unknown[] = [];
+  let firstAt = 0;
+  let lastAt = 0;
   await consumer.connect();
   await consumer.subscribe({ topics: [topic, dlqTopic], fromBeginning: true });
   let finish!: () => void;
@@ -62,6 +67,8 @@ export async function readPredictions(argv: string[]): Promise<RunReport> {
         const id = String(v.eventId ?? "");
         if (!id.startsWith(prefix)) return;
         if (seen.has(id)) duplicates++;
+        if (firstAt === 0) firstAt = now;
+        lastAt = now;
         seen.add(id);
         if (typeof v.eventTs === "number") latency.push(now - v.eventTs);
         if (typeof v[scoreField] === "number") scores.push(v[scoreField] as number);
@@ -80,6 +87,8 @@ export async function readPredictions(argv: string[]): Promise<RunReport> {
     dlq,
     missing: Math.max(0, count - seen.size - dlq),
     latencyMs: summarize(latency),
+    firstAt,
+    lastAt,
     score: summarize(scores),
     samples,
   };

@@ -46,7 +46,7 @@ node dist/load-tests/read-predictions.js --run-id "$RUN_ID" --count "$EVENTS"
 step "worker metrics"
 for i in 0 1; do
   curl -fsS "http://127.0.0.1:$((9464 + i))/metrics" \
-    | grep -E '^aimass_(events_consumed_total|predictions_produced_total|transaction_aborts_total|assigned_partitions) ' \
+    | grep -E '^aimass_(events_consumed_total|predictions_produced_total)\{|^aimass_(transaction_aborts_total|assigned_partitions) ' \
     | sed "s/^/  worker $i: /" || true
 done
 

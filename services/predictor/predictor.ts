@@ -173,6 +173,7 @@ export class Predictor {
       outputTopic: config.output.topic,
       dlqTopic: config.dlq.topic,
       transactionTimeoutMs: config.processing.transactionTimeoutMs,
+      maxRecordsPerTransaction: config.processing.maxRecordsPerTransaction,
       retryInitialMs: config.processing.retryInitialMs,
       retryMaxMs: config.processing.retryMaxMs,
       processor: this.processor,

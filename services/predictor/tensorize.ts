@@ -87,7 +87,11 @@ function pushColumn(out: number[], c: ColumnConfig, event: Record<string, unknow
       out.push(n === 0 ? 0 : 1);
       return;
     case "log1p":
-      if (n <= -1) throw new AimassError("FIELD_INVALID", `field "${c.field}" must be > -1 for log1p`);
+      if (n <= -1) {
+        throw new AimassError("FIELD_INVALID", `field "${c.field}" must be > -1 for log1p`, {
+          details: { field: c.field },
+        });
+      }
       out.push(Math.log1p(n));
       return;
     case "hourSin":
@@ -106,14 +110,32 @@ export function toRow(model: ModelConfig, event: Record<string, unknown>): Row {
     const values: number[] = [];
     for (const c of input.columns) pushColumn(values, c, event);
     if (input.type === "int64") {
-      for (const v of values) {
-        if (!Number.isSafeInteger(v))
-          throw new AimassError("FIELD_INVALID", `input "${input.name}" needs integers`);
-      }
+      values.forEach((v, i) => {
+        if (!Number.isSafeInteger(v)) {
+          const field = fieldOfPosition(input, i);
+          throw new AimassError(
+            "FIELD_INVALID",
+            `field "${field}" must be an integer (input "${input.name}" is int64)`,
+            {
+              details: { field },
+            },
+          );
+        }
+      });
     }
     row[input.name] = values;
   }
   return row;
+}
+
+/** The event field behind position `i` of an input's row, for error messages. */
+function fieldOfPosition(input: TensorInputConfig, i: number): string {
+  let pos = 0;
+  for (const c of input.columns) {
+    pos += columnWidth(c);
+    if (i < pos) return "field" in c ? c.field : "(constant)";
+  }
+  return input.name;
 }
 
 /** Stacks rows into [batch, width] tensors. */

@@ -58,6 +58,13 @@ export function parsePipelineConfig(
   const cfg = result.data;
   const base = dirname(source);
   const groupId = cfg.pipeline.groupId ?? `aimass-${cfg.pipeline.name}`;
+  // One model and no routing: every event goes to it (the schema rejects several models
+  // without routing, so this is never a guess).
+  const only = cfg.models.length === 1 ? cfg.models[0]?.name : undefined;
+  const routing =
+    cfg.routing.field === undefined && cfg.routing.default === undefined && only !== undefined
+      ? { ...cfg.routing, default: only }
+      : cfg.routing;
   return {
     ...cfg,
     pipeline: {
@@ -65,6 +72,7 @@ export function parsePipelineConfig(
       groupId,
       transactionalIdPrefix: cfg.pipeline.transactionalIdPrefix ?? groupId,
     },
+    routing,
     output: { ...cfg.output, schemaFile: cfg.output.schemaFile && resolvePath(base, cfg.output.schemaFile) },
     models: cfg.models.map((m) => ({ ...m, path: resolvePath(base, m.path) })),
     endpoints: endpointsFromEnv(env),

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { connectedAdmin, tempTopic, testKafka, uniqueName } from "../../helpers/stack.js";
 import { readTopic } from "../../helpers/kafka-read.js";
 import {
-  PredictorProcess,
   shopPipeline,
+  startPredictor,
   writeConfig,
   type TopicsFixture,
 } from "../../helpers/predictor-process.js";
@@ -62,8 +62,8 @@ test(
   async (t) => {
     const f = await fixture(t);
     const config = writeConfig(t, shopPipeline(f));
-    const a = PredictorProcess.start(t, config, "A");
-    const b = PredictorProcess.start(t, config, "B");
+    const a = startPredictor(t, config, "A");
+    const b = startPredictor(t, config, "B");
     await Promise.all([a.waitFor(JOINED), b.waitFor(JOINED)]);
 
     const runId = uniqueName("kill");
@@ -73,7 +73,7 @@ test(
     a.signal("SIGKILL");
     assert.equal((await a.exited).signal, "SIGKILL");
     await sleep(1_500);
-    const a2 = PredictorProcess.start(t, config, "A2");
+    const a2 = startPredictor(t, config, "A2");
     await producing;
     await verify(t, f, runId, count);
     await a2.waitFor(JOINED);
@@ -86,9 +86,9 @@ test(
   async (t) => {
     const f = await fixture(t);
     const config = writeConfig(t, shopPipeline(f, { maxDelayMs: 50 }));
-    const zombie = PredictorProcess.start(t, config, "zombie");
+    const zombie = startPredictor(t, config, "zombie");
     await zombie.waitFor(JOINED);
-    const other = PredictorProcess.start(t, config, "other");
+    const other = startPredictor(t, config, "other");
     await other.waitFor(JOINED);
 
     const runId = uniqueName("zombie");
@@ -114,13 +114,13 @@ test(
   async (t) => {
     const f = await fixture(t);
     const config = writeConfig(t, shopPipeline(f));
-    const a = PredictorProcess.start(t, config, "A");
+    const a = startPredictor(t, config, "A");
     await a.waitFor(JOINED);
     const runId = uniqueName("scale");
     const count = 15_000;
     const producing = produce(f.input, count, 2_500, runId);
     await sleep(2_500);
-    const b = PredictorProcess.start(t, config, "B");
+    const b = startPredictor(t, config, "B");
     await b.waitFor(JOINED);
     await producing;
     await verify(t, f, runId, count);
@@ -135,7 +135,7 @@ test(
   async (t) => {
     const f = await fixture(t);
     const config = writeConfig(t, shopPipeline(f, { maxDelayMs: 20 }));
-    const a = PredictorProcess.start(t, config, "A");
+    const a = startPredictor(t, config, "A");
     await a.waitFor(JOINED);
     const runId = uniqueName("term");
     const count = 10_000;
@@ -145,7 +145,7 @@ test(
     const exit = await a.exited;
     assert.deepEqual(exit, { code: 0, signal: null }, a.log.slice(-2000));
     assert.match(a.log, /"msg":"predictor stopped"[^\n]*"clean":true/);
-    const b = PredictorProcess.start(t, config, "B");
+    const b = startPredictor(t, config, "B");
     await producing;
     await verify(t, f, runId, count);
     await b.waitFor(JOINED);
