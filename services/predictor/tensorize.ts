@@ -3,11 +3,14 @@
 // (missing field, non-finite number, unknown category, wrong vector length) is a typed
 // error naming the field, so the record goes to the DLQ instead of poisoning its batch.
 import { AimassError } from "../common/errors.js";
-import type { ColumnConfig, ModelConfig, TensorInputConfig } from "../common/config/schema.js";
+import type { ColumnConfig, ModelConfig, TensorInputConfig, Transform } from "../common/config/schema.js";
 import type { NamedTensors, TensorData } from "./inference/types.js";
 
 /** One event's values for every input tensor, already flattened to the tensor's width. */
 export type Row = Record<string, number[]>;
+
+/** Features looked up for one event: view name → feature name → value (defaults applied). */
+export type FeatureValues = Record<string, Record<string, number>>;
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -44,9 +47,26 @@ function finite(value: unknown, field: string): number {
   return n;
 }
 
-function pushColumn(out: number[], c: ColumnConfig, event: Record<string, unknown>): void {
+function pushColumn(
+  out: number[],
+  c: ColumnConfig,
+  event: Record<string, unknown>,
+  features: FeatureValues | undefined,
+): void {
   if ("constant" in c) {
     out.push(c.constant);
+    return;
+  }
+  if ("feature" in c) {
+    const [view = "", name = ""] = c.feature.split(".");
+    const value = features?.[view]?.[name];
+    if (value === undefined) {
+      // Lookup always fills defaults, so this is a wiring error, not the event's fault.
+      throw new AimassError("FIELD_INVALID", `feature "${c.feature}" was not looked up`, {
+        details: { field: c.feature },
+      });
+    }
+    pushNumber(out, c.transform, finite(value, c.feature), c.feature);
     return;
   }
   const value = getField(event, c.field);
@@ -78,8 +98,11 @@ function pushColumn(out: number[], c: ColumnConfig, event: Record<string, unknow
     for (const v of value) out.push(finite(v, c.field));
     return;
   }
-  const n = finite(value, c.field);
-  switch (c.transform) {
+  pushNumber(out, c.transform, finite(value, c.field), c.field);
+}
+
+function pushNumber(out: number[], transform: Transform, n: number, field: string): void {
+  switch (transform) {
     case "identity":
       out.push(n);
       return;
@@ -88,8 +111,8 @@ function pushColumn(out: number[], c: ColumnConfig, event: Record<string, unknow
       return;
     case "log1p":
       if (n <= -1) {
-        throw new AimassError("FIELD_INVALID", `field "${c.field}" must be > -1 for log1p`, {
-          details: { field: c.field },
+        throw new AimassError("FIELD_INVALID", `field "${field}" must be > -1 for log1p`, {
+          details: { field },
         });
       }
       out.push(Math.log1p(n));
@@ -97,18 +120,18 @@ function pushColumn(out: number[], c: ColumnConfig, event: Record<string, unknow
     case "hourSin":
     case "hourCos": {
       const angle = ((((n % DAY_MS) + DAY_MS) % DAY_MS) / DAY_MS) * 2 * Math.PI;
-      out.push(c.transform === "hourSin" ? Math.sin(angle) : Math.cos(angle));
+      out.push(transform === "hourSin" ? Math.sin(angle) : Math.cos(angle));
       return;
     }
   }
 }
 
 /** Builds one event's row for a model; throws AimassError(FIELD_INVALID | TENSOR_SHAPE). */
-export function toRow(model: ModelConfig, event: Record<string, unknown>): Row {
+export function toRow(model: ModelConfig, event: Record<string, unknown>, features?: FeatureValues): Row {
   const row: Row = {};
   for (const input of model.inputs) {
     const values: number[] = [];
-    for (const c of input.columns) pushColumn(values, c, event);
+    for (const c of input.columns) pushColumn(values, c, event, features);
     if (input.type === "int64") {
       values.forEach((v, i) => {
         if (!Number.isSafeInteger(v)) {
@@ -133,7 +156,7 @@ function fieldOfPosition(input: TensorInputConfig, i: number): string {
   let pos = 0;
   for (const c of input.columns) {
     pos += columnWidth(c);
-    if (i < pos) return "field" in c ? c.field : "(constant)";
+    if (i < pos) return "field" in c ? c.field : "feature" in c ? c.feature : "(constant)";
   }
   return input.name;
 }

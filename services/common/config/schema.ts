@@ -33,10 +33,16 @@ const outputSchema = topicSchema.extend({
 });
 
 const transformSchema = z.enum(["identity", "log1p", "hourSin", "hourCos", "bool"]);
+export type Transform = z.infer<typeof transformSchema>;
 
 /** One column of an input tensor: a number from an event field, a one-hot of a string field, a fixed-length vector, or a constant. */
 const columnSchema = z.union([
   z.strictObject({ field: z.string().min(1), transform: transformSchema.default("identity") }),
+  /** A feature from the online store: "<view>.<feature>" (see `features.views`). */
+  z.strictObject({
+    feature: z.string().regex(/^[^.]+\.[^.]+$/, 'use "<view>.<feature>"'),
+    transform: transformSchema.default("identity"),
+  }),
   z.strictObject({ field: z.string().min(1), oneHot: z.array(z.string()).min(1) }),
   z.strictObject({ field: z.string().min(1), length: z.int().min(1).max(65_536) }),
   z.strictObject({ constant: z.number() }),
@@ -82,6 +88,50 @@ const modelSchema = z.strictObject({
   outputs: z.array(tensorOutputSchema).min(1),
 });
 
+const featureSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_]+$/, "use letters, digits or '_'"),
+  /** Only numeric features are served to models; bools are stored as 0/1. @default "float" */
+  type: z.enum(["float", "int", "bool"]).default("float"),
+  /** Served when the entity or the feature is missing (and, by policy, when stale). @default 0 */
+  default: z.number().default(0),
+});
+
+const featureViewSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_]+$/, "use letters, digits or '_'"),
+  /** Entity type: the Redis hash namespace. Views of one entity share its hash. @default the view name */
+  entity: z
+    .string()
+    .regex(/^[A-Za-z0-9_]+$/)
+    .optional(),
+  /** Event field holding the entity key (e.g. userId). */
+  key: z.string().min(1),
+  features: z.array(featureSchema).min(1),
+  /** Older than this (event time of the stored values vs now) is stale. 0 = never stale. @default 0 */
+  maxAgeMs: z.int().min(0).default(0),
+  /** What a stale read does: serve the view's defaults, or send the event to the DLQ. @default "defaults" */
+  onStale: z.enum(["defaults", "dlq"]).default("defaults"),
+  /** Writer side: expire an entity's hash this long after its last write. 0 = never. @default 0 */
+  ttlSeconds: z.int().min(0).default(0),
+});
+
+const featuresSchema = z.strictObject({
+  /** Prefix of every Redis key. Keys are `<prefix>:<entity>:<entity key>`. @default "aimass" */
+  keyPrefix: z.string().min(1).default("aimass"),
+  /** Per-command Redis timeout for lookups and writes. @default 100 */
+  commandTimeoutMs: z.int().min(1).max(60_000).default(100),
+  /**
+   * Redis unreachable or too slow: "fail" aborts the batch's transaction and retries it with
+   * backoff (nothing lost, nothing served without features); "defaults" serves the views'
+   * defaults, flagged with the header aimass.features.fallback=1 and a metric. @default "fail"
+   */
+  onUnavailable: z.enum(["fail", "defaults"]).default("fail"),
+  views: z.array(featureViewSchema).min(1),
+  /** The feature-writer's input: feature updates (see docs/feature-store.md). */
+  updates: topicSchema.extend({ format: format.default("json") }).optional(),
+  /** Where the feature-writer sends updates it cannot apply. */
+  dlq: topicSchema.optional(),
+});
+
 const routingSchema = z.strictObject({
   /** Event field whose value selects the model. Unset → every event goes to `default`. */
   field: z.string().min(1).optional(),
@@ -125,6 +175,8 @@ export const pipelineSchema = z
     routing: routingSchema.prefault({}),
     models: z.array(modelSchema).min(1),
     processing: processingSchema.prefault({}),
+    /** The Redis online feature store: views the models read, and the writer's topics. */
+    features: featuresSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const names = new Set<string>();
@@ -156,6 +208,38 @@ export const pipelineSchema = z
         message: "several models need routing.field or routing.default",
       });
     }
+    const views = new Map(
+      (cfg.features?.views ?? []).map((v) => [v.name, new Set(v.features.map((f) => f.name))]),
+    );
+    if (cfg.features && views.size !== cfg.features.views.length) {
+      ctx.addIssue({ code: "custom", path: ["features", "views"], message: "view names must be unique" });
+    }
+    cfg.models.forEach((m, mi) =>
+      m.inputs.forEach((input, ii) =>
+        input.columns.forEach((c, ci) => {
+          if (!("feature" in c)) return;
+          const [view = "", feature = ""] = c.feature.split(".");
+          const known = views.get(view);
+          if (!known || !known.has(feature)) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["models", mi, "inputs", ii, "columns", ci, "feature"],
+              message: known
+                ? `view "${view}" has no feature "${feature}"`
+                : `no feature view named "${view}"`,
+            });
+          }
+        }),
+      ),
+    );
+    if (cfg.processing.transactionTimeoutMs <= cfg.processing.sessionTimeoutMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["processing", "transactionTimeoutMs"],
+        message:
+          "must exceed sessionTimeoutMs, so a slow but live worker's transaction is not expired by the broker",
+      });
+    }
     if (cfg.processing.heartbeatIntervalMs * 3 > cfg.processing.sessionTimeoutMs) {
       ctx.addIssue({
         code: "custom",
@@ -179,3 +263,5 @@ export type ModelConfig = ParsedPipelineConfig["models"][number];
 export type TensorInputConfig = ModelConfig["inputs"][number];
 export type ColumnConfig = TensorInputConfig["columns"][number];
 export type TensorOutputConfig = ModelConfig["outputs"][number];
+export type FeaturesConfig = NonNullable<ParsedPipelineConfig["features"]>;
+export type FeatureViewConfig = FeaturesConfig["views"][number];
