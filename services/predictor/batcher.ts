@@ -11,7 +11,10 @@ export interface BatcherOptions<T, R> {
   maxInFlightBatches: number;
   /** Runs one batch; returns one outcome per item, in order. A throw fails every item. */
   run: (items: T[]) => Promise<Outcome<R>[]>;
-  /** Observes each closed batch (for metrics): size and why it closed. */
+  /**
+   * Observes each batch as it starts running (for metrics): its size, why it closed, and
+   * how long its first item waited (batching delay plus waiting for a free slot).
+   */
   onBatch?: (info: { size: number; reason: "size" | "delay" | "flush"; queueWaitMs: number }) => void;
 }
 
@@ -22,11 +25,13 @@ interface Pending<T, R> {
 
 interface ClosedBatch<T, R> {
   items: Pending<T, R>[];
-  closedAt: number;
+  openedAt: number;
+  reason: "size" | "delay" | "flush";
 }
 
 export class MicroBatcher<T, R> {
   private open: Pending<T, R>[] = [];
+  private openedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly waiting: ClosedBatch<T, R>[] = [];
   private inFlight = 0;
@@ -46,6 +51,7 @@ export class MicroBatcher<T, R> {
   submit(item: T): Promise<Outcome<R>> {
     if (this.closed) return Promise.resolve({ ok: false, error: new Error("batcher is closed") });
     return new Promise((resolve) => {
+      if (this.open.length === 0) this.openedAt = performance.now();
       this.open.push({ item, resolve });
       if (this.open.length >= this.options.maxBatchSize) this.close("size");
       else if (this.open.length === 1) {
@@ -71,8 +77,7 @@ export class MicroBatcher<T, R> {
     const items = this.open;
     this.open = [];
     if (items.length === 0) return;
-    this.options.onBatch?.({ size: items.length, reason, queueWaitMs: 0 });
-    this.waiting.push({ items, closedAt: performance.now() });
+    this.waiting.push({ items, openedAt: this.openedAt, reason });
     this.pump();
   }
 
@@ -80,6 +85,11 @@ export class MicroBatcher<T, R> {
     while (this.inFlight < this.options.maxInFlightBatches && this.waiting.length > 0) {
       const batch = this.waiting.shift() as ClosedBatch<T, R>;
       this.inFlight++;
+      this.options.onBatch?.({
+        size: batch.items.length,
+        reason: batch.reason,
+        queueWaitMs: performance.now() - batch.openedAt,
+      });
       void this.execute(batch).finally(() => {
         this.inFlight--;
         this.pump();

@@ -2,7 +2,11 @@
 // model name/version, stage, topic — never ids or keys.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
-const SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// Sub-millisecond (inference of a small batch) to tens of seconds (a rebalance, a backlog).
+const SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+const RATIOS = [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
 const SIZES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 export class PredictorMetrics {
@@ -31,6 +35,76 @@ export class PredictorMetrics {
     labelNames: ["model", "version"],
     buckets: SIZES,
     registers: [this.registry],
+  });
+  readonly batchFill = new Histogram({
+    name: "aimass_batch_fill_ratio",
+    help: "Batch size over maxBatchSize: how full batches are when they run.",
+    labelNames: ["model"],
+    buckets: RATIOS,
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: "aimass_batch_queue_wait_seconds",
+    help: "Time a batch's first event waited before inference started (batching delay + free slot).",
+    labelNames: ["model"],
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly endToEnd = new Histogram({
+    name: "aimass_end_to_end_latency_seconds",
+    help: "Input record timestamp to transaction commit, per committed record.",
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly consumerLag = new Gauge({
+    name: "aimass_consumer_lag_records",
+    help: "Records in the input partition after this worker's last committed offset.",
+    labelNames: ["topic", "partition"],
+    registers: [this.registry],
+  });
+  readonly rebalancePause = new Histogram({
+    name: "aimass_rebalance_pause_seconds",
+    help: "Time from the start of a rebalance to the new assignment (processing paused).",
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  /** Sampled at scrape time, so utilization costs nothing between scrapes. */
+  private poolSource: () => Array<{ model: string; busy: number; size: number; queued: number }> = () => [];
+  readonly poolBusy = new Gauge({
+    name: "aimass_inference_pool_busy_workers",
+    help: "Inference worker threads running a batch now (sampled at scrape).",
+    labelNames: ["model"],
+    registers: [this.registry],
+    collect: () => {
+      for (const p of this.poolSource()) this.poolBusy.set({ model: p.model }, p.busy);
+    },
+  });
+  readonly poolSize = new Gauge({
+    name: "aimass_inference_pool_workers",
+    help: "Inference worker threads per model.",
+    labelNames: ["model"],
+    registers: [this.registry],
+    collect: () => {
+      for (const p of this.poolSource()) this.poolSize.set({ model: p.model }, p.size);
+    },
+  });
+  readonly poolQueued = new Gauge({
+    name: "aimass_inference_queued_events",
+    help: "Events waiting for inference (open and closed batches not yet running).",
+    labelNames: ["model"],
+    registers: [this.registry],
+    collect: () => {
+      for (const p of this.poolSource()) this.poolQueued.set({ model: p.model }, p.queued);
+    },
+  });
+  private readySource: () => boolean = () => false;
+  readonly ready = new Gauge({
+    name: "aimass_ready",
+    help: "1 when the worker is ready (models warm, partitions assigned), sampled at scrape.",
+    registers: [this.registry],
+    collect: () => {
+      this.ready.set(this.readySource() ? 1 : 0);
+    },
   });
   readonly batchClosed = new Counter({
     name: "aimass_batches_closed_total",
@@ -88,7 +162,16 @@ export class PredictorMetrics {
     registers: [this.registry],
   });
 
+  sampleReady(source: () => boolean): void {
+    this.readySource = source;
+  }
+
+  samplePools(source: () => Array<{ model: string; busy: number; size: number; queued: number }>): void {
+    this.poolSource = source;
+  }
+
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "aimass_process_" });
+    // Process metrics (CPU, RSS, heap, GC, event-loop lag) as aimass_process_*/aimass_nodejs_*.
+    collectDefaultMetrics({ register: this.registry, prefix: "aimass_", eventLoopMonitoringPrecision: 10 });
   }
 }

@@ -12,7 +12,10 @@ import { fromTensors, inputWidth, toTensors, type Row } from "./tensorize.js";
 export type ModelOutput = Record<string, unknown>;
 
 export interface ModelRuntimeHooks {
-  onBatchClosed?: (model: ModelConfig, info: { size: number; reason: "size" | "delay" | "flush" }) => void;
+  onBatchClosed?: (
+    model: ModelConfig,
+    info: { size: number; reason: "size" | "delay" | "flush"; queueWaitMs: number },
+  ) => void;
   onInference?: (model: ModelConfig, info: { size: number; ms: number; ok: boolean }) => void;
 }
 

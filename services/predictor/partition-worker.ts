@@ -37,6 +37,10 @@ export interface PartitionWorkerOptions {
   /** Records accepted (+) or released (−): the worker-wide in-flight count drives pause/resume. */
   onInFlight: (delta: number) => void;
   onCommitted?: (info: {
+    /** Kafka timestamps (ms) of the committed input records, for end-to-end latency. */
+    timestamps: number[];
+    /** The committed offset: the next record to read. */
+    nextOffset: bigint;
     records: number;
     predictions: number;
     dlq: ProcessedChunk["dlqByStage"];
@@ -245,7 +249,10 @@ export class PartitionWorker {
         }
         const group = this.queue.slice(0, prepared.length);
         await this.commit(group, prepared);
+        const lastChunk = group[group.length - 1] as Chunk;
         this.o.onCommitted?.({
+          timestamps: group.flatMap((c) => c.records.map((r) => Number(r.timestamp))),
+          nextOffset: BigInt((lastChunk.records[lastChunk.records.length - 1] as SourceRecord).offset) + 1n,
           records,
           predictions: prepared.reduce((n, p) => n + p.predictions.length, 0),
           dlq: mergeCounts(prepared.map((p) => p.dlqByStage)),

@@ -42,6 +42,9 @@ export class Predictor {
   private processor!: RecordProcessor;
   private readonly runtimes = new Map<string, ModelRuntime>();
   private fencedCheck: NodeJS.Timeout | undefined;
+  private rebalanceStartedAt: number | undefined;
+  /** Per partition: high watermark of the last fetch, to report lag against commits. */
+  private readonly highWatermarks = new Map<number, bigint>();
   private stopping: Promise<number> | undefined;
   readonly metrics: PredictorMetrics;
   private readonly log: Logger;
@@ -70,7 +73,11 @@ export class Predictor {
     try {
       for (const model of config.models) {
         const runtime = await ModelRuntime.load(model, this.log, {
-          onBatchClosed: (m, i) => this.metrics.batchClosed.inc({ model: m.name, reason: i.reason }),
+          onBatchClosed: (m, i) => {
+            this.metrics.batchClosed.inc({ model: m.name, reason: i.reason });
+            this.metrics.batchFill.observe({ model: m.name }, i.size / m.batching.maxBatchSize);
+            this.metrics.queueWait.observe({ model: m.name }, i.queueWaitMs / 1000);
+          },
           onInference: (m, i) => {
             this.metrics.inferenceSeconds.observe(
               { model: m.name, version: m.version, outcome: i.ok ? "ok" : "error" },
@@ -114,6 +121,9 @@ export class Predictor {
         maxBytesPerPartition: Math.max(1_048_576, config.input.maxRecordBytes * 4),
         retry: { retries: 10 },
       });
+      this.consumer.on(this.consumer.events.REBALANCING, () => {
+        this.rebalanceStartedAt ??= performance.now();
+      });
       this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberAssignment));
       this.consumer.on(this.consumer.events.CRASH, (e) => {
         const restart = (e.payload as { restart?: boolean }).restart;
@@ -128,6 +138,10 @@ export class Predictor {
         eachBatch: (p) => this.onBatch(p),
       });
       this.fencedCheck = setInterval(() => this.recoverFenced(), config.processing.sessionTimeoutMs).unref();
+      this.metrics.sampleReady(() => this.ready);
+      this.metrics.samplePools(() =>
+        [...this.runtimes.values()].map((r) => ({ model: r.config.name, ...r.utilization })),
+      );
       this.stateValue = "running";
       this.log.info("predictor running", {
         group: config.pipeline.groupId,
@@ -158,6 +172,7 @@ export class Predictor {
       headers: m.headers ?? {},
     }));
     this.metrics.eventsConsumed.inc({ topic }, records.length);
+    this.highWatermarks.set(partition, BigInt(batch.highWatermark));
     for (let i = 0; i < records.length; i += max) worker.enqueue(records.slice(i, i + max));
   }
 
@@ -181,6 +196,13 @@ export class Predictor {
       fetchCommittedOffset: () => this.committedOffset(partition),
       onInFlight: (delta) => this.onInFlight(delta),
       onCommitted: (i) => {
+        const now = Date.now();
+        for (const ts of i.timestamps) this.metrics.endToEnd.observe(Math.max(0, now - ts) / 1000);
+        const hw = this.highWatermarks.get(partition);
+        if (hw !== undefined) {
+          const lag = hw - i.nextOffset;
+          this.metrics.consumerLag.set({ topic, partition: String(partition) }, Number(lag > 0n ? lag : 0n));
+        }
         this.metrics.predictions.inc({ topic: config.output.topic }, i.predictions);
         for (const [stage, n] of Object.entries(i.dlq)) this.metrics.dlq.inc({ stage }, n);
         this.metrics.transactionSeconds.observe(i.ms / 1000);
@@ -208,7 +230,17 @@ export class Predictor {
     const topic = this.options.config.input.topic;
     this.assigned = [...(assignment[topic] ?? [])].sort((a, b) => a - b);
     this.metrics.rebalances.inc();
+    if (this.rebalanceStartedAt !== undefined) {
+      this.metrics.rebalancePause.observe((performance.now() - this.rebalanceStartedAt) / 1000);
+      this.rebalanceStartedAt = undefined;
+    }
     this.metrics.assignedPartitions.set(this.assigned.length);
+    for (const p of this.highWatermarks.keys()) {
+      if (!this.assigned.includes(p)) {
+        this.highWatermarks.delete(p);
+        this.metrics.consumerLag.remove({ topic, partition: String(p) });
+      }
+    }
     this.log.info("partitions assigned", { partitions: this.assigned });
     this.fencedAt.clear();
     for (const [partition, worker] of this.workers) {
