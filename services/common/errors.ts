@@ -19,12 +19,17 @@ export type ErrorCode =
   | "KAFKA_FENCED"
   | "KAFKA_TRANSIENT"
   | "FEATURE_STORE_UNAVAILABLE"
+  | "REGISTRY_UNAVAILABLE"
+  | "MODEL_UNAVAILABLE"
   | "SHUTDOWN_TIMEOUT"
   | "USAGE";
 
+/** Not the record's fault: the batch is aborted and retried, never sent to the DLQ. */
 const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   "KAFKA_TRANSIENT",
   "FEATURE_STORE_UNAVAILABLE",
+  "REGISTRY_UNAVAILABLE",
+  "MODEL_UNAVAILABLE",
 ]);
 
 export class AimassError extends Error {

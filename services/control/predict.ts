@@ -30,12 +30,14 @@ export async function runPredict(options: { config: string; metricsPort?: number
   // a supervisor that wants it faster sends SIGKILL.
   let resolveSignal!: (signal: string) => void;
   const signalled = new Promise<string>((r) => (resolveSignal = r));
+  let received = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    logger.info("signal received; draining", { signal });
+    if (received++ === 0) logger.info("signal received; draining", { signal });
+    else logger.warn("already draining; send SIGKILL to stop at once", { signal });
     resolveSignal(signal);
   };
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
 
   try {
     await predictor.start();

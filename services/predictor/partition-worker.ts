@@ -11,7 +11,7 @@
 import type { Kafka, Producer } from "kafkajs";
 import { AimassError, errorMessage, isAimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { isFenced, sendOffsetsRetrying } from "../common/kafka/transactions.js";
+import { isFenced, kafkaErrorType, sendOffsetsRetrying } from "../common/kafka/transactions.js";
 import type { SourceRecord } from "./dlq.js";
 import type { ProcessedChunk, RecordProcessor } from "./record-processor.js";
 
@@ -117,7 +117,10 @@ export class PartitionWorker {
     return this.done;
   }
 
-  /** Abandons work now: the open transaction (if any) is aborted by closing the producer. */
+  /**
+   * Abandons work now. Closing the producer sends no EndTxn: an open transaction stays open
+   * until the next owner's InitProducerId aborts it, or the transaction timeout does.
+   */
   async kill(): Promise<void> {
     this.mode = "discard";
     this.stateValue = "stopping";
@@ -187,6 +190,10 @@ export class PartitionWorker {
         const txn = await this.producer.transaction();
         await txn.abort();
         this.floor = await this.o.fetchCommittedOffset();
+        // Records delivered from now on must start at the floor too, not only those queued.
+        if (this.floor !== undefined && (this.nextOffset === undefined || this.nextOffset < this.floor)) {
+          this.nextOffset = this.floor;
+        }
         break;
       } catch (err) {
         await this.producer?.disconnect().catch(() => undefined);
@@ -267,7 +274,12 @@ export class PartitionWorker {
         if (!(isAimassError(err) && err.code === "KAFKA_TRANSIENT" && err.details.stage === "commit")) {
           head.prepared = undefined;
         }
-        this.log.warn("transaction failed; aborted, retrying", {
+        // Retrying is the only lossless option; after a few attempts say so loudly, with the
+        // Kafka error type, because some causes (a record over max.message.bytes, ACLs) need
+        // an operator.
+        const log = attempt >= 5 ? this.log.error.bind(this.log) : this.log.warn.bind(this.log);
+        log("transaction failed; aborted, retrying", {
+          kafkaError: kafkaErrorType(err),
           attempt,
           backoffMs: backoff,
           error: errorMessage(err),

@@ -137,7 +137,7 @@ export class Predictor {
         eachBatchAutoResolve: true,
         eachBatch: (p) => this.onBatch(p),
       });
-      this.fencedCheck = setInterval(() => this.recoverFenced(), config.processing.sessionTimeoutMs).unref();
+      this.fencedCheck = setInterval(() => this.checkFenced(), config.processing.sessionTimeoutMs).unref();
       this.metrics.sampleReady(() => this.ready);
       this.metrics.samplePools(() =>
         [...this.runtimes.values()].map((r) => ({ model: r.config.name, ...r.utilization })),
@@ -252,25 +252,40 @@ export class Predictor {
     }
     // Fence previous owners now rather than at the first record.
     if (this.stateValue === "running") for (const p of this.assigned) if (!this.workers.has(p)) this.spawn(p);
-    if (this.paused) this.consumer.pause([{ topic }]);
+    if (this.paused) this.setFetching(false);
   }
 
   /**
-   * A fenced partition that is still ours after a session timeout (no rebalance came) means
-   * something else used our transactional id; take it back, from the committed offset.
+   * A fenced partition that is still ours after two session timeouts (no rebalance came)
+   * means something else uses our transactional ids — another pipeline with the same
+   * transactionalIdPrefix. Re-taking the partition in-process could skip records dropped
+   * while it was fenced, so the worker fails loudly instead; a restart resumes from the
+   * committed offsets.
    */
-  private recoverFenced(): void {
-    const now = Date.now();
+  private checkFenced(): void {
     const timeout = this.options.config.processing.sessionTimeoutMs * 2;
     for (const [partition, at] of this.fencedAt) {
-      if (now - at < timeout || !this.assigned.includes(partition) || this.stateValue !== "running") continue;
-      this.fencedAt.delete(partition);
-      void this.committedOffset(partition).then((offset) => {
-        this.log.warn("partition stayed fenced without a rebalance; re-taking it", { partition });
-        const topic = this.options.config.input.topic;
-        this.consumer.seek({ topic, partition, offset: (offset ?? 0n).toString() });
-        this.spawn(partition);
-      });
+      if (Date.now() - at < timeout || !this.assigned.includes(partition) || this.stateValue !== "running")
+        continue;
+      this.fail(
+        new AimassError(
+          "KAFKA_FENCED",
+          `partition ${partition} stayed fenced for ${timeout} ms without a rebalance: another process uses ` +
+            `transactional ids "${this.options.config.pipeline.transactionalIdPrefix}.*" (check transactionalIdPrefix)`,
+        ),
+      );
+      return;
+    }
+  }
+
+  /** pause/resume throw while kafkajs restarts its consumer group; backpressure must not. */
+  private setFetching(on: boolean): void {
+    const topics = [{ topic: this.options.config.input.topic }];
+    try {
+      if (on) this.consumer.resume(topics);
+      else this.consumer.pause(topics);
+    } catch (err) {
+      this.log.warn(`could not ${on ? "resume" : "pause"} fetching`, { error: errorMessage(err) });
     }
   }
 
@@ -278,16 +293,15 @@ export class Predictor {
     this.inFlight += delta;
     this.metrics.inFlight.set(this.inFlight);
     const max = this.options.config.processing.maxInFlightRecords;
-    const topic = this.options.config.input.topic;
     if (!this.paused && this.inFlight >= max && this.stateValue === "running") {
       this.paused = true;
       this.metrics.paused.set(1);
-      this.consumer.pause([{ topic }]);
+      this.setFetching(false);
       this.log.debug("backpressure: paused fetching", { inFlight: this.inFlight });
     } else if (this.paused && this.inFlight <= max / 2 && this.stateValue === "running") {
       this.paused = false;
       this.metrics.paused.set(0);
-      this.consumer.resume([{ topic }]);
+      this.setFetching(true);
       this.log.debug("backpressure: resumed fetching", { inFlight: this.inFlight });
     }
   }
@@ -296,7 +310,7 @@ export class Predictor {
     if (this.stateValue === "failed" || this.stateValue === "stopped") return;
     this.stateValue = "failed";
     this.log.error("predictor failed", { error: err });
-    void this.stop();
+    this.stop().catch((e: unknown) => this.log.error("stop after failure failed", { error: e }));
   }
 
   /**
@@ -319,7 +333,7 @@ export class Predictor {
     clearInterval(this.fencedCheck);
     const graceMs = this.options.config.processing.shutdownGraceMs;
     this.log.info("draining: finishing in-flight batches", { inFlight: this.inFlight, graceMs });
-    this.consumer?.pause([{ topic: this.options.config.input.topic }]);
+    if (this.consumer) this.setFetching(false);
     for (const r of this.runtimes.values()) r.flush();
     const workers = [...this.workers.values()];
     let timer: NodeJS.Timeout | undefined;

@@ -66,6 +66,12 @@ export class RecordProcessor {
       };
       try {
         const value = await outputCodec.encode(config.output.topic, prediction);
+        if (value.length > config.output.maxRecordBytes) {
+          throw new AimassError(
+            "ENCODE_FAILED",
+            `prediction is ${value.length} bytes, over output.maxRecordBytes ${config.output.maxRecordBytes}`,
+          );
+        }
         out.predictions.push({ key: record.key, value, headers: outputHeaders(record, info) });
       } catch (error) {
         if (isAimassError(error) && error.canRetry) throw error;

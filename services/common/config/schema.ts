@@ -28,6 +28,11 @@ const inputSchema = topicSchema.extend({
 
 const outputSchema = topicSchema.extend({
   format: format.default("json"),
+  /**
+   * A prediction larger than this goes to the DLQ (stage "encode") instead of failing its
+   * transaction forever; keep it below the topic's max.message.bytes. @default 1000000
+   */
+  maxRecordBytes: z.int().min(64).default(1_000_000),
   /** Avro schema file (.avsc) for predictions; registered under `<topic>-value` by `topics create`. */
   schemaFile: z.string().optional(),
 });
@@ -238,6 +243,13 @@ export const pipelineSchema = z
         path: ["processing", "transactionTimeoutMs"],
         message:
           "must exceed sessionTimeoutMs, so a slow but live worker's transaction is not expired by the broker",
+      });
+    }
+    if (cfg.processing.retryMaxMs < cfg.processing.retryInitialMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["processing", "retryMaxMs"],
+        message: "must be at least retryInitialMs",
       });
     }
     if (cfg.processing.heartbeatIntervalMs * 3 > cfg.processing.sessionTimeoutMs) {

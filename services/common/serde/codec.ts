@@ -69,19 +69,19 @@ export function avroCodec(options: AvroCodecOptions): ValueCodec {
       try {
         value = await deserializer.deserialize(topic, bytes);
       } catch (err) {
-        const msg = errorMessage(err);
-        // The registry answers 404 (Confluent error 40403) for an id it does not know.
-        if (/404|40403|not found/i.test(msg)) {
-          throw new AimassError("SCHEMA_UNKNOWN", `schema id ${schemaId} is unknown to the registry`, {
-            cause: err,
-          });
-        }
-        if (/timeout|ECONNREFUSED|ECONNRESET|socket hang up|503|502/i.test(msg)) {
-          // The registry being down is not the record's fault: retry the batch, don't DLQ.
-          throw new AimassError("KAFKA_TRANSIENT", `schema registry unavailable: ${msg}`, { cause: err });
-        }
-        throw new AimassError("DECODE_FAILED", `Avro decode with schema id ${schemaId} failed: ${msg}`, {
-          cause: err,
+        throw classifyRegistryError(err, {
+          notFound: () =>
+            new AimassError("SCHEMA_UNKNOWN", `schema id ${schemaId} is unknown to the registry`, {
+              cause: err,
+            }),
+          other: () =>
+            new AimassError(
+              "DECODE_FAILED",
+              `Avro decode with schema id ${schemaId} failed: ${errorMessage(err)}`,
+              {
+                cause: err,
+              },
+            ),
         });
       }
       if (value === null || typeof value !== "object") {
@@ -93,10 +93,66 @@ export function avroCodec(options: AvroCodecOptions): ValueCodec {
       try {
         return await serializer.serialize(topic, value);
       } catch (err) {
-        throw new AimassError("ENCODE_FAILED", `Avro encode for ${topic} failed: ${errorMessage(err)}`, {
-          cause: err,
-        });
+        const encodeFailed = () =>
+          new AimassError("ENCODE_FAILED", `Avro encode for ${topic} failed: ${errorMessage(err)}`, {
+            cause: err,
+          });
+        throw classifyRegistryError(err, { notFound: encodeFailed, other: encodeFailed });
       }
     },
   };
+}
+
+/**
+ * Decides once whether a serde error is the record's fault or the registry's. The registry
+ * answering 404 (Confluent error 404xx) means the id or subject does not exist; any other
+ * 4xx is a bad request about this record. No HTTP status at all (refused, reset, timed out,
+ * DNS) or a 5xx/408/429 means the registry is unavailable: retry the batch, don't DLQ it.
+ */
+export function classifyRegistryError(
+  err: unknown,
+  cases: { notFound: () => AimassError; other: () => AimassError },
+): AimassError {
+  const status = httpStatus(err);
+  if (status === 404) return cases.notFound();
+  const unavailable =
+    status === undefined ? isNetworkError(err) : status >= 500 || status === 408 || status === 429;
+  if (unavailable) {
+    return new AimassError("REGISTRY_UNAVAILABLE", `schema registry unavailable: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  return cases.other();
+}
+
+function httpStatus(err: unknown): number | undefined {
+  if (err && typeof err === "object") {
+    const e = err as { status?: unknown; response?: { status?: unknown } };
+    if (typeof e.status === "number" && e.status > 0) return e.status;
+    if (typeof e.response?.status === "number") return e.response.status;
+  }
+  return undefined;
+}
+
+const NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ERR_NETWORK",
+  "ERR_SOCKET_CONNECTION_TIMEOUT",
+]);
+
+/** Only transport failures count: a corrupt payload's RangeError must stay the record's fault. */
+function isNetworkError(err: unknown): boolean {
+  const code = err && typeof err === "object" ? (err as { code?: unknown }).code : undefined;
+  if (typeof code === "string" && NETWORK_CODES.has(code)) return true;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up|timeout of \d+ms exceeded/i.test(
+    errorMessage(err),
+  );
 }

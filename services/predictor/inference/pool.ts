@@ -252,8 +252,9 @@ export class InferencePool {
         this.logger.error("cannot replace inference worker", { err, attempt });
         // With no worker left, queued runs would wait for a recovery that may never come.
         if (![...this.slots].some((s) => s.state === "ready")) {
+          // Not the records' fault: a retryable code, so their batch is retried, not DLQ'd.
           const failure = new AimassError(
-            "INFERENCE_FAILED",
+            "MODEL_UNAVAILABLE",
             `no inference worker available: ${errorMessage(err)}`,
           );
           for (const job of this.queue.splice(0)) this.settle(job, { error: failure });
