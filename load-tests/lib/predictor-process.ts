@@ -13,10 +13,13 @@ export class PredictorProcess {
   constructor(
     configPath: string,
     readonly name: string,
+    extraArgs: string[] = [],
+    env: Record<string, string> = {},
   ) {
-    this.child = spawn(process.execPath, [join(REPO, "bin/aimass.js"), "predict", "--config", configPath], {
+    const args = [join(REPO, "bin/aimass.js"), "predict", "--config", configPath, ...extraArgs];
+    this.child = spawn(process.execPath, args, {
       cwd: REPO,
-      env: { ...process.env, AIMASS_LOG_LEVEL: process.env.AIMASS_TEST_WORKER_LOG_LEVEL ?? "info" },
+      env: { ...process.env, AIMASS_LOG_LEVEL: process.env.AIMASS_TEST_WORKER_LOG_LEVEL ?? "info", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const collect = (b: Buffer) => {

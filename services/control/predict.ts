@@ -5,11 +5,13 @@ import { loadPipelineConfig } from "../common/config/load.js";
 import { createLogger } from "../common/logger.js";
 import { startHttp } from "../common/http.js";
 import { Predictor } from "../predictor/predictor.js";
+import { startTracing } from "../common/tracing.js";
 
 export async function runPredict(options: { config: string; metricsPort?: number }): Promise<number> {
   const config = await loadPipelineConfig(options.config);
   const logger = createLogger({ base: { service: "predictor" } });
-  const predictor = new Predictor({ config, logger });
+  const tracing = await startTracing("aimass-predictor", logger);
+  const predictor = new Predictor({ config, logger, tracer: tracing.tracer });
 
   let server: Server | undefined;
   if (options.metricsPort !== undefined) {
@@ -43,6 +45,7 @@ export async function runPredict(options: { config: string; metricsPort?: number
     await predictor.start();
   } catch (err) {
     server?.close();
+    await tracing.shutdown();
     throw err;
   }
   const failedWatch = new Promise<string>((resolve) => {
@@ -57,5 +60,6 @@ export async function runPredict(options: { config: string; metricsPort?: number
   await Promise.race([signalled, failedWatch]);
   const code = await predictor.stop();
   server?.close();
+  await tracing.shutdown(); // flushes spans still buffered for export
   return code;
 }

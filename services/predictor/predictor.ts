@@ -18,6 +18,7 @@ import { RecordProcessor } from "./record-processor.js";
 import { PartitionWorker } from "./partition-worker.js";
 import { PredictorMetrics } from "./metrics.js";
 import type { SourceRecord } from "./dlq.js";
+import { noopTracer, type BatchTracer } from "../common/tracing.js";
 
 export type PredictorState = "starting" | "running" | "draining" | "stopped" | "failed";
 
@@ -27,6 +28,8 @@ export interface PredictorOptions {
   metrics?: PredictorMetrics;
   /** Distinguishes workers in client ids and logs. @default "<hostname>-<pid>" */
   instanceId?: string;
+  /** Batch spans through Kafka headers. @default the no-op tracer (tracing off) */
+  tracer?: BatchTracer;
 }
 
 export class Predictor {
@@ -102,6 +105,7 @@ export class Predictor {
         inputCodec: codec(config.input.format),
         outputCodec: codec(config.output.format),
         runtimeFor: (name) => this.runtimes.get(name),
+        tracer: this.options.tracer ?? noopTracer,
       });
 
       this.kafka = createKafka({

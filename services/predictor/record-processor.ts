@@ -10,6 +10,7 @@ import type { ValueCodec, Decoded } from "../common/serde/codec.js";
 import { dlqMessage, type DlqStage, type SourceRecord } from "./dlq.js";
 import type { ModelRuntime, ModelOutput } from "./model-runtime.js";
 import { getField, toRow } from "./tensorize.js";
+import { noopTracer, type BatchTrace, type BatchTracer } from "../common/tracing.js";
 import type { Outcome } from "./batcher.js";
 
 export interface ProcessedChunk {
@@ -25,6 +26,8 @@ export interface RecordProcessorDeps {
   outputCodec: ValueCodec;
   /** The runtime serving a model name now (hot swaps replace it between chunks). */
   runtimeFor: (modelName: string) => ModelRuntime | undefined;
+  /** Spans per chunk, linked to the inputs' trace contexts; the no-op tracer when tracing is off. */
+  tracer?: BatchTracer;
 }
 
 type Step =
@@ -35,6 +38,26 @@ export class RecordProcessor {
   constructor(private readonly deps: RecordProcessorDeps) {}
 
   async process(records: SourceRecord[]): Promise<ProcessedChunk> {
+    const first = records[0];
+    const span = (this.deps.tracer ?? noopTracer).start(
+      "aimass.batch",
+      records.map((r) => r.headers),
+      first
+        ? {
+            "messaging.system": "kafka",
+            "messaging.source.name": first.topic,
+            "messaging.kafka.partition": first.partition,
+          }
+        : {},
+    );
+    try {
+      return await this.processTraced(records, span);
+    } finally {
+      span.end();
+    }
+  }
+
+  private async processTraced(records: SourceRecord[], span: BatchTrace): Promise<ProcessedChunk> {
     // Decode and route every record first, submitting valid rows to the model batchers as
     // we go, so a chunk's rows share batches (and share them with other partitions' chunks).
     const steps: Step[] = [];
@@ -42,18 +65,22 @@ export class RecordProcessor {
 
     const out: ProcessedChunk = { predictions: [], dlq: [], dlqByStage: {} };
     const { config, outputCodec } = this.deps;
+    const dlq = (i: number, record: SourceRecord, stage: DlqStage, error: unknown, model?: ModelRuntime) => {
+      span.fail(i, stage);
+      this.addDlq(out, record, stage, error, model);
+    };
     for (let i = 0; i < records.length; i++) {
       const record = records[i] as SourceRecord;
       const step = steps[i] as Step;
       if (step.kind === "dlq") {
-        this.addDlq(out, record, step.stage, step.error, step.model);
+        dlq(i, record, step.stage, step.error, step.model);
         continue;
       }
       const outcome = await step.outcome;
       if (!outcome.ok) {
         if (isAimassError(outcome.error) && outcome.error.canRetry) throw outcome.error;
         if (!isAimassError(outcome.error, "INFERENCE_FAILED")) throw outcome.error;
-        this.addDlq(out, record, "inference", outcome.error, step.model);
+        dlq(i, record, "inference", outcome.error, step.model);
         continue;
       }
       const info = step.model.info;
@@ -72,10 +99,14 @@ export class RecordProcessor {
             `prediction is ${value.length} bytes, over output.maxRecordBytes ${config.output.maxRecordBytes}`,
           );
         }
-        out.predictions.push({ key: record.key, value, headers: outputHeaders(record, info) });
+        out.predictions.push({
+          key: record.key,
+          value,
+          headers: outputHeaders(record, info, span.headersFor(i)),
+        });
       } catch (error) {
         if (isAimassError(error) && error.canRetry) throw error;
-        this.addDlq(out, record, "encode", error, step.model);
+        dlq(i, record, "encode", error, step.model);
       }
     }
     return out;
@@ -157,10 +188,18 @@ function numberOrNull(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-/** Input headers pass through (traceparent, correlation ids); aimass adds lineage. */
-function outputHeaders(record: SourceRecord, info: { name: string; version: string }): IHeaders {
+/**
+ * Input headers pass through (correlation ids, tenant tags); with tracing on, `traceparent`
+ * is replaced by the prediction's own span so the trace continues. aimass adds lineage.
+ */
+function outputHeaders(
+  record: SourceRecord,
+  info: { name: string; version: string },
+  trace: Record<string, string>,
+): IHeaders {
   return {
     ...record.headers,
+    ...trace,
     "aimass.model.name": info.name,
     "aimass.model.version": info.version,
     "aimass.source.topic": record.topic,

@@ -23,8 +23,9 @@ export function startPredictor(
   t: Pick<TestContext, "after">,
   configPath: string,
   name: string,
+  options: { args?: string[]; env?: Record<string, string> } = {},
 ): PredictorProcess {
-  const p = new PredictorProcess(configPath, name);
+  const p = new PredictorProcess(configPath, name, options.args ?? [], options.env ?? {});
   defer(t, async () => {
     p.signal("SIGCONT");
     p.signal("SIGKILL");
