@@ -16,6 +16,6 @@ export default tseslint.config(
   },
   {
     files: ["bin/**/*.js", "*.js"],
-    languageOptions: { globals: { process: "readonly", console: "readonly" } },
+    languageOptions: { globals: { process: "readonly", console: "readonly", setTimeout: "readonly" } },
   },
 );

@@ -11,4 +11,8 @@ if (!existsSync(cli)) {
   process.exit(1);
 }
 const { main } = await import(cli);
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Every command closes what it opened; if a client library still holds a socket or timer,
+// do not hang the shell (or a Kubernetes Job) on it.
+setTimeout(() => process.exit(code), 3000).unref();

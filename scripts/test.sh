@@ -4,7 +4,7 @@
 # runs lint, unit and integration tests with node's test runner, and stops what it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh
+AIMASS_SETUP_FOR_TESTS=1 bash scripts/setup.sh
 
 if [[ -z "${KAFKA_BROKERS:-}" ]]; then
   # Only the services this run starts are stopped afterwards (stack:down uses pid files).

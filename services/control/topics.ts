@@ -20,6 +20,48 @@ export async function runTopicsCreate(options: { config: string }): Promise<numb
       replicationFactor: t.replicationFactor,
       config: t.config,
     }));
+    const rf = config.output.replicationFactor;
+    specs.push(
+      // Shadow predictions: shaped like the output topic.
+      {
+        name: config.output.shadowTopic,
+        partitions: config.output.partitions,
+        replicationFactor: rf,
+        config: config.output.config,
+      },
+      // Desired model state: one record per model, the latest kept forever.
+      {
+        name: config.control.topic,
+        partitions: 1,
+        replicationFactor: rf,
+        config: { "cleanup.policy": "compact" },
+      },
+      // Every change and every worker's apply result, in order.
+      {
+        name: config.control.auditTopic,
+        partitions: 1,
+        replicationFactor: rf,
+        config: { "retention.ms": String(90 * 24 * 3600 * 1000) },
+      },
+    );
+    if (config.features?.updates) {
+      const u = config.features.updates;
+      specs.push({
+        name: u.topic,
+        partitions: u.partitions,
+        replicationFactor: u.replicationFactor,
+        config: u.config,
+      });
+    }
+    if (config.features?.dlq) {
+      const d = config.features.dlq;
+      specs.push({
+        name: d.topic,
+        partitions: d.partitions,
+        replicationFactor: d.replicationFactor,
+        config: d.config,
+      });
+    }
     const results = await ensureTopics(admin, specs, logger);
     for (const r of results)
       process.stdout.write(`${r.name.padEnd(32)} ${r.status} (${r.partitions} partitions)\n`);

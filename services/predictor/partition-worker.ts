@@ -25,6 +25,8 @@ export interface PartitionWorkerOptions {
   transactionalId: string;
   outputTopic: string;
   dlqTopic: string;
+  /** Shadow versions' predictions (never on the output topic). @default `${outputTopic}.shadow` */
+  shadowTopic?: string;
   transactionTimeoutMs: number;
   /** Ready chunks queued behind the head are committed with it, up to this many records. */
   maxRecordsPerTransaction: number;
@@ -297,12 +299,16 @@ export class PartitionWorker {
     const last = lastChunk.records[lastChunk.records.length - 1] as SourceRecord;
     const predictions = prepared.flatMap((p) => p.predictions);
     const dlq = prepared.flatMap((p) => p.dlq);
+    const shadow = prepared.flatMap((p) => p.shadow);
     const txn = await producer.transaction();
     try {
-      // One request for both topics: fewer round trips inside the transaction.
+      // One request for all topics: fewer round trips inside the transaction.
       const topicMessages = [
         ...(predictions.length > 0 ? [{ topic: this.o.outputTopic, messages: predictions }] : []),
         ...(dlq.length > 0 ? [{ topic: this.o.dlqTopic, messages: dlq }] : []),
+        ...(shadow.length > 0
+          ? [{ topic: this.o.shadowTopic ?? `${this.o.outputTopic}.shadow`, messages: shadow }]
+          : []),
       ];
       if (topicMessages.length > 0) await txn.sendBatch({ topicMessages });
       await sendOffsetsRetrying(txn, this.o.groupId, [

@@ -13,7 +13,10 @@ import type { PipelineConfig } from "../common/config/load.js";
 import { createKafka } from "../common/kafka/client.js";
 import { createRegistryClient } from "../common/serde/registry.js";
 import { avroCodec, jsonCodec, type Format, type ValueCodec } from "../common/serde/codec.js";
-import { ModelRuntime } from "./model-runtime.js";
+import { ModelRegistry } from "./model-registry.js";
+import { ControlListener } from "./control-listener.js";
+import { resolveVersion } from "../common/models/repository.js";
+import type { ModelConfig } from "../common/config/schema.js";
 import { RecordProcessor } from "./record-processor.js";
 import { PartitionWorker } from "./partition-worker.js";
 import { PredictorMetrics } from "./metrics.js";
@@ -43,7 +46,8 @@ export class Predictor {
   private admin!: Admin;
   private consumer!: Consumer;
   private processor!: RecordProcessor;
-  private readonly runtimes = new Map<string, ModelRuntime>();
+  private registry!: ModelRegistry;
+  private control: ControlListener | undefined;
   private fencedCheck: NodeJS.Timeout | undefined;
   private rebalanceStartedAt: number | undefined;
   /** Per partition: high watermark of the last fetch, to report lag against commits. */
@@ -67,15 +71,40 @@ export class Predictor {
   }
 
   get modelInfo() {
-    return [...this.runtimes.values()].map((r) => r.info);
+    return this.registry.runtimes().map((r) => r.info);
+  }
+
+  /** The config of another version of a served model, from the model repository. */
+  private resolveVersion(model: string, version: string): ModelConfig {
+    const root = this.options.config.modelRepository;
+    const base = this.options.config.models.find((m) => m.name === model);
+    if (!root) {
+      throw new AimassError(
+        "CONFIG_INVALID",
+        `model "${model}" is configured inline; live version changes need a modelRepository`,
+      );
+    }
+    return resolveVersion(root, model, version, base);
+  }
+
+  private refreshModelInfo(): void {
+    this.metrics.modelInfo.reset();
+    for (const r of this.registry.runtimes()) {
+      const info = r.info;
+      this.metrics.modelInfo.set(
+        { model: info.name, version: info.version, sha256: info.sha256, provider: info.executionProvider },
+        1,
+      );
+    }
   }
 
   async start(): Promise<void> {
     const { config } = this.options;
     const instanceId = this.options.instanceId ?? `${(await import("node:os")).hostname()}-${process.pid}`;
     try {
-      for (const model of config.models) {
-        const runtime = await ModelRuntime.load(model, this.log, {
+      this.registry = new ModelRegistry(
+        this.log,
+        {
           onBatchClosed: (m, i) => {
             this.metrics.batchClosed.inc({ model: m.name, reason: i.reason });
             this.metrics.batchFill.observe({ model: m.name }, i.size / m.batching.maxBatchSize);
@@ -88,15 +117,13 @@ export class Predictor {
             );
             if (i.ok) this.metrics.batchSize.observe({ model: m.name, version: m.version }, i.size);
           },
-        });
-        this.runtimes.set(model.name, runtime);
-        const info = runtime.info;
-        this.metrics.modelInfo.set(
-          { model: info.name, version: info.version, sha256: info.sha256, provider: info.executionProvider },
-          1,
-        );
-        this.log.info("model loaded and warmed", { ...info });
-      }
+        },
+        (model, version) => this.resolveVersion(model, version),
+        () => this.refreshModelInfo(),
+      );
+      // Every model is loaded, validated against its tensor mapping and warmed before the
+      // worker joins the group: a model that does not fit stops the worker here.
+      await this.registry.init(config.models);
       const registry = createRegistryClient({ url: config.endpoints.schemaRegistryUrl });
       const codec = (format: Format): ValueCodec =>
         format === "avro" ? avroCodec({ registry }) : jsonCodec();
@@ -104,7 +131,7 @@ export class Predictor {
         config,
         inputCodec: codec(config.input.format),
         outputCodec: codec(config.output.format),
-        runtimeFor: (name) => this.runtimes.get(name),
+        snapshot: () => this.registry.snapshot(),
         tracer: this.options.tracer ?? noopTracer,
       });
 
@@ -115,6 +142,18 @@ export class Predictor {
       });
       this.admin = this.kafka.admin();
       await this.admin.connect();
+      this.control = new ControlListener({
+        kafka: this.kafka,
+        admin: this.admin,
+        topic: config.control.topic,
+        auditTopic: config.control.auditTopic,
+        groupId: `${config.pipeline.groupId}.control.${instanceId}`,
+        worker: instanceId,
+        registry: this.registry,
+        logger: this.log,
+      });
+      // The desired versions apply before the first event is consumed.
+      await this.control.start();
       this.consumer = this.kafka.consumer({
         groupId: config.pipeline.groupId,
         sessionTimeout: config.processing.sessionTimeoutMs,
@@ -144,7 +183,9 @@ export class Predictor {
       this.fencedCheck = setInterval(() => this.checkFenced(), config.processing.sessionTimeoutMs).unref();
       this.metrics.sampleReady(() => this.ready);
       this.metrics.samplePools(() =>
-        [...this.runtimes.values()].map((r) => ({ model: r.config.name, ...r.utilization })),
+        this.registry
+          .runtimes()
+          .map((r) => ({ model: `${r.config.name}@${r.config.version}`, ...r.utilization })),
       );
       this.stateValue = "running";
       this.log.info("predictor running", {
@@ -191,6 +232,7 @@ export class Predictor {
       transactionalId: `${config.pipeline.transactionalIdPrefix}.${topic}.${partition}`,
       outputTopic: config.output.topic,
       dlqTopic: config.dlq.topic,
+      shadowTopic: config.output.shadowTopic,
       transactionTimeoutMs: config.processing.transactionTimeoutMs,
       maxRecordsPerTransaction: config.processing.maxRecordsPerTransaction,
       retryInitialMs: config.processing.retryInitialMs,
@@ -338,7 +380,7 @@ export class Predictor {
     const graceMs = this.options.config.processing.shutdownGraceMs;
     this.log.info("draining: finishing in-flight batches", { inFlight: this.inFlight, graceMs });
     if (this.consumer) this.setFetching(false);
-    for (const r of this.runtimes.values()) r.flush();
+    this.registry?.flush();
     const workers = [...this.workers.values()];
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -370,7 +412,8 @@ export class Predictor {
     };
     // Leaving the group hands our partitions over at once instead of after a session timeout.
     if (this.consumer) await quietly("consumer", () => this.consumer.disconnect());
+    if (this.control) await quietly("control listener", () => (this.control as ControlListener).stop());
     if (this.admin) await quietly("admin", () => this.admin.disconnect());
-    await Promise.all([...this.runtimes.values()].map((r) => quietly("model", () => r.close())));
+    if (this.registry) await quietly("models", () => this.registry.close());
   }
 }

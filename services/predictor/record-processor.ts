@@ -1,38 +1,50 @@
 // Turns a chunk of input records into the messages its transaction will write: one
 // prediction per routable, valid record and one DLQ record for every other, in input
-// order. Pure with respect to Kafka: it can run ahead of the commit of the previous chunk
-// and be re-used when a commit is retried. Errors that are not the record's fault
-// (registry or feature store unavailable) are thrown, so the chunk is retried, not DLQ'd.
+// order, plus shadow predictions when a shadow version is deployed. Pure with respect to
+// Kafka: it can run ahead of the commit of the previous chunk and be re-used when a commit
+// is retried. Errors that are not the record's fault (registry, feature store or model
+// unavailable) are thrown, so the chunk is retried, not dead-lettered.
 import type { IHeaders, Message } from "kafkajs";
 import { AimassError, isAimassError } from "../common/errors.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import type { ValueCodec, Decoded } from "../common/serde/codec.js";
+import { noopTracer, type BatchTrace, type BatchTracer } from "../common/tracing.js";
 import { dlqMessage, type DlqStage, type SourceRecord } from "./dlq.js";
 import type { ModelRuntime, ModelOutput } from "./model-runtime.js";
+import type { ModelSnapshot } from "./model-registry.js";
 import { getField, toRow } from "./tensorize.js";
-import { noopTracer, type BatchTrace, type BatchTracer } from "../common/tracing.js";
 import type { Outcome } from "./batcher.js";
 
 export interface ProcessedChunk {
   predictions: Message[];
   dlq: Message[];
+  /** Predictions of shadow versions, for the shadow topic only. */
+  shadow: Message[];
   /** Per-stage DLQ counts, for metrics and logs. */
   dlqByStage: Partial<Record<DlqStage, number>>;
+  /** Shadow records that failed (never affects the primary output). */
+  shadowFailures: number;
 }
 
 export interface RecordProcessorDeps {
   config: PipelineConfig;
   inputCodec: ValueCodec;
   outputCodec: ValueCodec;
-  /** The runtime serving a model name now (hot swaps replace it between chunks). */
-  runtimeFor: (modelName: string) => ModelRuntime | undefined;
+  /** The versions serving now; a chunk holds one snapshot, so changes apply between chunks. */
+  snapshot: () => ModelSnapshot;
   /** Spans per chunk, linked to the inputs' trace contexts; the no-op tracer when tracing is off. */
   tracer?: BatchTracer;
 }
 
 type Step =
   | { kind: "dlq"; stage: DlqStage; error: unknown; model?: ModelRuntime }
-  | { kind: "predict"; event: Decoded; model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> };
+  | {
+      kind: "predict";
+      event: Decoded;
+      model: ModelRuntime;
+      outcome: Promise<Outcome<ModelOutput>>;
+      shadow?: { model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> };
+    };
 
 export class RecordProcessor {
   constructor(private readonly deps: RecordProcessorDeps) {}
@@ -50,21 +62,26 @@ export class RecordProcessor {
           }
         : {},
     );
+    const snapshot = this.deps.snapshot();
     try {
-      return await this.processTraced(records, span);
+      return await this.processTraced(records, span, snapshot);
     } finally {
+      snapshot.release();
       span.end();
     }
   }
 
-  private async processTraced(records: SourceRecord[], span: BatchTrace): Promise<ProcessedChunk> {
+  private async processTraced(
+    records: SourceRecord[],
+    span: BatchTrace,
+    snapshot: ModelSnapshot,
+  ): Promise<ProcessedChunk> {
     // Decode and route every record first, submitting valid rows to the model batchers as
     // we go, so a chunk's rows share batches (and share them with other partitions' chunks).
     const steps: Step[] = [];
-    for (const record of records) steps.push(await this.prepare(record));
+    for (const record of records) steps.push(await this.prepare(record, snapshot));
 
-    const out: ProcessedChunk = { predictions: [], dlq: [], dlqByStage: {} };
-    const { config, outputCodec } = this.deps;
+    const out: ProcessedChunk = { predictions: [], dlq: [], shadow: [], dlqByStage: {}, shadowFailures: 0 };
     const dlq = (i: number, record: SourceRecord, stage: DlqStage, error: unknown, model?: ModelRuntime) => {
       span.fail(i, stage);
       this.addDlq(out, record, stage, error, model);
@@ -83,37 +100,68 @@ export class RecordProcessor {
         dlq(i, record, "inference", outcome.error, step.model);
         continue;
       }
-      const info = step.model.info;
-      const prediction: Decoded = {
-        eventId: getField(step.event, config.input.idField) ?? null,
-        model: { name: info.name, version: info.version, sha256: info.sha256 },
-        ...outcome.value,
-        eventTs: numberOrNull(getField(step.event, config.input.timeField)),
-        predictedAt: Date.now(),
-      };
       try {
-        const value = await outputCodec.encode(config.output.topic, prediction);
-        if (value.length > config.output.maxRecordBytes) {
-          throw new AimassError(
-            "ENCODE_FAILED",
-            `prediction is ${value.length} bytes, over output.maxRecordBytes ${config.output.maxRecordBytes}`,
-          );
-        }
+        const value = await this.encode(step.event, step.model, outcome.value);
         out.predictions.push({
           key: record.key,
           value,
-          headers: outputHeaders(record, info, span.headersFor(i)),
+          headers: outputHeaders(record, step.model, span.headersFor(i)),
         });
       } catch (error) {
         if (isAimassError(error) && error.canRetry) throw error;
         dlq(i, record, "encode", error, step.model);
       }
+      if (step.shadow) await this.addShadow(out, record, step.event, step.shadow);
     }
     return out;
   }
 
-  private async prepare(record: SourceRecord): Promise<Step> {
-    const { config, inputCodec, runtimeFor } = this.deps;
+  private async encode(event: Decoded, model: ModelRuntime, fields: ModelOutput): Promise<Buffer> {
+    const { config, outputCodec } = this.deps;
+    const info = model.info;
+    const prediction: Decoded = {
+      eventId: getField(event, config.input.idField) ?? null,
+      model: { name: info.name, version: info.version, sha256: info.sha256 },
+      ...fields,
+      eventTs: numberOrNull(getField(event, config.input.timeField)),
+      predictedAt: Date.now(),
+    };
+    const value = await outputCodec.encode(config.output.topic, prediction);
+    if (value.length > config.output.maxRecordBytes) {
+      throw new AimassError(
+        "ENCODE_FAILED",
+        `prediction is ${value.length} bytes, over output.maxRecordBytes ${config.output.maxRecordBytes}`,
+      );
+    }
+    return value;
+  }
+
+  /** A shadow's failures are counted and dropped: the candidate must never hurt the primary. */
+  private async addShadow(
+    out: ProcessedChunk,
+    record: SourceRecord,
+    event: Decoded,
+    shadow: { model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> },
+  ): Promise<void> {
+    try {
+      const outcome = await shadow.outcome;
+      if (!outcome.ok) {
+        out.shadowFailures++;
+        return;
+      }
+      const value = await this.encode(event, shadow.model, outcome.value);
+      out.shadow.push({
+        key: record.key,
+        value,
+        headers: { ...outputHeaders(record, shadow.model, {}), "aimass.shadow": "1" },
+      });
+    } catch {
+      out.shadowFailures++;
+    }
+  }
+
+  private async prepare(record: SourceRecord, snapshot: ModelSnapshot): Promise<Step> {
+    const { config, inputCodec } = this.deps;
     // Size first: an oversize payload is never parsed.
     const size = record.value?.length ?? 0;
     if (size > config.input.maxRecordBytes) {
@@ -140,32 +188,47 @@ export class RecordProcessor {
       if (isAimassError(error) && error.canRetry) throw error;
       return { kind: "dlq", stage: "decode", error };
     }
-    const modelName = this.route(event);
-    const model = modelName === undefined ? undefined : runtimeFor(modelName);
-    if (!model) {
-      const value = config.routing.field === undefined ? undefined : getField(event, config.routing.field);
+    const route = this.route(event, record.headers);
+    const model = route.model === undefined ? undefined : snapshot.select(route.model, record.key);
+    if (!model || route.model === undefined) {
       return {
         kind: "dlq",
         stage: "route",
-        error: new AimassError(
-          "ROUTE_UNKNOWN",
-          `no model for ${config.routing.field ?? "event"}=${JSON.stringify(value)}`,
-        ),
+        error: new AimassError("ROUTE_UNKNOWN", `no model for ${route.by}=${JSON.stringify(route.value)}`),
       };
     }
+    let step: Step;
     try {
-      return { kind: "predict", event, model, outcome: model.predict(toRow(model.config, event)) };
+      step = { kind: "predict", event, model, outcome: model.predict(toRow(model.config, event)) };
     } catch (error) {
       return { kind: "dlq", stage: "validate", error, model };
     }
+    const shadow = snapshot.shadowFor(route.model);
+    if (shadow) {
+      try {
+        step.shadow = { model: shadow, outcome: shadow.predict(toRow(shadow.config, event)) };
+      } catch (error) {
+        step.shadow = { model: shadow, outcome: Promise.resolve({ ok: false, error }) };
+      }
+    }
+    return step;
   }
 
-  private route(event: Decoded): string | undefined {
+  private route(event: Decoded, headers: IHeaders): { model?: string; by: string; value: unknown } {
     const { routing } = this.deps.config;
-    if (routing.field === undefined) return routing.default;
-    const value = getField(event, routing.field);
+    let by = "event";
+    let value: unknown;
+    if (routing.header !== undefined && headers[routing.header] !== undefined) {
+      by = `header ${routing.header}`;
+      const h = headers[routing.header];
+      value = (Array.isArray(h) ? h[0] : h)?.toString();
+    } else if (routing.field !== undefined) {
+      by = routing.field;
+      value = getField(event, routing.field);
+    }
     const key = typeof value === "string" || typeof value === "number" ? String(value) : undefined;
-    return (key !== undefined ? routing.routes[key] : undefined) ?? routing.default;
+    const model = (key !== undefined ? routing.routes[key] : undefined) ?? routing.default;
+    return { ...(model !== undefined ? { model } : {}), by, value };
   }
 
   private addDlq(
@@ -192,16 +255,12 @@ function numberOrNull(v: unknown): number | null {
  * Input headers pass through (correlation ids, tenant tags); with tracing on, `traceparent`
  * is replaced by the prediction's own span so the trace continues. aimass adds lineage.
  */
-function outputHeaders(
-  record: SourceRecord,
-  info: { name: string; version: string },
-  trace: Record<string, string>,
-): IHeaders {
+function outputHeaders(record: SourceRecord, model: ModelRuntime, trace: Record<string, string>): IHeaders {
   return {
     ...record.headers,
     ...trace,
-    "aimass.model.name": info.name,
-    "aimass.model.version": info.version,
+    "aimass.model.name": model.info.name,
+    "aimass.model.version": model.info.version,
     "aimass.source.topic": record.topic,
     "aimass.source.partition": String(record.partition),
     "aimass.source.offset": record.offset,

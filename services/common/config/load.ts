@@ -7,9 +7,12 @@ import type { z } from "zod";
 import { AimassError, errorMessage } from "../errors.js";
 import { endpointsFromEnv, type Endpoints } from "../env.js";
 import { pipelineSchema, type ParsedPipelineConfig } from "./schema.js";
+import { repositoryEntry } from "../models/repository.js";
 
 export interface PipelineConfig extends ParsedPipelineConfig {
   pipeline: ParsedPipelineConfig["pipeline"] & { groupId: string; transactionalIdPrefix: string };
+  output: ParsedPipelineConfig["output"] & { shadowTopic: string };
+  control: { topic: string; auditTopic: string };
   endpoints: Endpoints;
   /** The file it came from (absolute), for messages. */
   source: string;
@@ -45,7 +48,7 @@ export function parsePipelineConfig(
   source: string,
   env: NodeJS.ProcessEnv = process.env,
 ): PipelineConfig {
-  const result = pipelineSchema.safeParse(raw);
+  const result = pipelineSchema.safeParse(withRepositoryModels(raw, dirname(source)));
   if (!result.success) {
     throw new AimassError(
       "CONFIG_INVALID",
@@ -58,6 +61,7 @@ export function parsePipelineConfig(
   const cfg = result.data;
   const base = dirname(source);
   const groupId = cfg.pipeline.groupId ?? `aimass-${cfg.pipeline.name}`;
+  const controlTopic = cfg.control.topic ?? `${cfg.pipeline.name}.control`;
   // One model and no routing: every event goes to it (the schema rejects several models
   // without routing, so this is never a guess).
   const only = cfg.models.length === 1 ? cfg.models[0]?.name : undefined;
@@ -73,11 +77,37 @@ export function parsePipelineConfig(
       transactionalIdPrefix: cfg.pipeline.transactionalIdPrefix ?? groupId,
     },
     routing,
-    output: { ...cfg.output, schemaFile: cfg.output.schemaFile && resolvePath(base, cfg.output.schemaFile) },
+    output: {
+      ...cfg.output,
+      shadowTopic: cfg.output.shadowTopic ?? `${cfg.output.topic}.shadow`,
+      schemaFile: cfg.output.schemaFile && resolvePath(base, cfg.output.schemaFile),
+    },
+    modelRepository: cfg.modelRepository && resolvePath(base, cfg.modelRepository),
+    control: { topic: controlTopic, auditTopic: cfg.control.auditTopic ?? `${controlTopic}.audit` },
     models: cfg.models.map((m) => ({ ...m, path: resolvePath(base, m.path) })),
     endpoints: endpointsFromEnv(env),
     source,
   };
+}
+
+/**
+ * With a modelRepository, a models entry may name just a model and a version: fill in the
+ * rest from the repository (the entry's own keys win), so validation sees whole models.
+ */
+function withRepositoryModels(raw: unknown, base: string): unknown {
+  if (raw === null || typeof raw !== "object") return raw;
+  const cfg = raw as { modelRepository?: unknown; models?: unknown };
+  if (typeof cfg.modelRepository !== "string" || !Array.isArray(cfg.models)) return raw;
+  const root = resolvePath(base, cfg.modelRepository);
+  const models = cfg.models.map((m: unknown) => {
+    if (m === null || typeof m !== "object") return m;
+    const entry = m as Record<string, unknown>;
+    if (entry.path !== undefined || typeof entry.name !== "string" || typeof entry.version !== "string")
+      return m;
+    const { name, version, ...overrides } = entry;
+    return repositoryEntry(root, name, version, overrides);
+  });
+  return { ...cfg, models };
 }
 
 function resolvePath(base: string, p: string): string {

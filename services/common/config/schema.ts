@@ -33,6 +33,8 @@ const outputSchema = topicSchema.extend({
    * transaction forever; keep it below the topic's max.message.bytes. @default 1000000
    */
   maxRecordBytes: z.int().min(64).default(1_000_000),
+  /** Where shadow versions write their predictions. @default "<topic>.shadow" */
+  shadowTopic: topicName.optional(),
   /** Avro schema file (.avsc) for predictions; registered under `<topic>-value` by `topics create`. */
   schemaFile: z.string().optional(),
 });
@@ -74,7 +76,7 @@ const batchingSchema = z.strictObject({
   maxDelayMs: z.number().min(0).max(60_000).default(5),
 });
 
-const modelSchema = z.strictObject({
+export const modelSchema = z.strictObject({
   name,
   version: name,
   /** Path to model.onnx, relative to the config file. */
@@ -140,6 +142,8 @@ const featuresSchema = z.strictObject({
 const routingSchema = z.strictObject({
   /** Event field whose value selects the model. Unset → every event goes to `default`. */
   field: z.string().min(1).optional(),
+  /** Or a Kafka header whose value selects the model (checked before `field`). */
+  header: z.string().min(1).optional(),
   /** Field value → model name. */
   routes: z.record(z.string(), name).default({}),
   /** Model for values not in `routes`; unset → such events go to the DLQ. */
@@ -178,7 +182,23 @@ export const pipelineSchema = z
     output: outputSchema,
     dlq: topicSchema,
     routing: routingSchema.prefault({}),
+    /**
+     * A Triton-like model repository: `<dir>/<name>/<version>/model.onnx`, the tensor mapping
+     * in `<dir>/<name>/model.yaml` (a version's own model.yaml overrides it). Entries of
+     * `models` may then name only `name` and `version` (the version served until the control
+     * topic says otherwise). Relative to the config file.
+     */
+    modelRepository: z.string().min(1).optional(),
     models: z.array(modelSchema).min(1),
+    /** Live model control: desired versions per model on a compacted topic (see docs/models.md). */
+    control: z
+      .strictObject({
+        /** @default "<pipeline.name>.control" */
+        topic: topicName.optional(),
+        /** Append-only record of every change and every worker's apply result. @default "<topic>.audit" */
+        auditTopic: topicName.optional(),
+      })
+      .prefault({}),
     processing: processingSchema.prefault({}),
     /** The Redis online feature store: views the models read, and the writer's topics. */
     features: featuresSchema.optional(),

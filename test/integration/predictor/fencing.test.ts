@@ -20,7 +20,9 @@ function echoProcessor(gate?: Promise<void>): RecordProcessor {
       return {
         predictions: records.map((r) => ({ key: r.key, value: Buffer.from(`pred:${r.offset}`) })),
         dlq: [],
+        shadow: [],
         dlqByStage: {},
+        shadowFailures: 0,
       };
     },
   } as unknown as RecordProcessor;

@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { isAimassError } from "../../../services/common/errors.js";
 import { loadPipelineConfig, parsePipelineConfig } from "../../../services/common/config/load.js";
 import { repoPath, testPipelineRaw, writeTempConfig } from "../../helpers/pipeline.js";
+import { repositoryEntry } from "../../../services/common/models/repository.js";
 
 const EXAMPLE = repoPath("examples/shop/pipeline.yaml");
 
@@ -20,7 +21,15 @@ function exampleRaw(): Record<string, unknown> & {
   output: Record<string, unknown>;
   pipeline: Record<string, unknown>;
 } {
-  return parseYaml(readFileSync(EXAMPLE, "utf8"));
+  const raw = parseYaml(readFileSync(EXAMPLE, "utf8"));
+  // The example names its model by repository version; inline the repository entry so the
+  // tests can edit the model's keys and parse the config from any path.
+  const root = repoPath("models");
+  raw.modelRepository = root;
+  raw.models = raw.models.map((m: { name: string; version: string }) =>
+    repositoryEntry(root, m.name, m.version),
+  );
+  return raw;
 }
 
 interface Issue {

@@ -1,0 +1,125 @@
+// Follows the control topic (compacted; key = model, value = desired state) and applies
+// each model's desired versions to this worker's ModelRegistry. At start it reads the topic
+// to its end and applies only the latest state per model before the worker consumes events;
+// afterwards changes apply as they arrive. Every apply result goes to the audit topic.
+import type { Admin, Consumer, Kafka, Producer } from "kafkajs";
+import type { Logger } from "../common/logger.js";
+import { errorMessage } from "../common/errors.js";
+import { parseModelState, type AuditRecord, type ModelState } from "../common/control/state.js";
+import type { ModelRegistry } from "./model-registry.js";
+
+export interface ControlListenerOptions {
+  kafka: Kafka;
+  admin: Admin;
+  topic: string;
+  auditTopic: string;
+  groupId: string;
+  worker: string;
+  registry: ModelRegistry;
+  logger: Logger;
+  /** How long start() waits to read the topic to its end. @default 30000 */
+  catchUpTimeoutMs?: number;
+}
+
+export class ControlListener {
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private caughtUp = false;
+  private readonly pending = new Map<string, ModelState>();
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: ControlListenerOptions) {}
+
+  /** Resolves once the latest desired state of every model is applied (or there is none). */
+  async start(): Promise<void> {
+    const { admin, topic, logger } = this.o;
+    if (!(await admin.listTopics()).includes(topic)) {
+      logger.warn(
+        "control topic missing: live model changes are off (create it with `aimass topics create`)",
+        { topic },
+      );
+      return;
+    }
+    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+    const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
+    this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await this.producer.connect();
+    this.consumer = this.o.kafka.consumer({ groupId: this.o.groupId, maxWaitTimeInMs: 200 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [topic], fromBeginning: true });
+
+    let caughtUp!: () => void;
+    const done = new Promise<void>((r) => (caughtUp = r));
+    if (remaining.size === 0) caughtUp();
+    await this.consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        if (message.value) {
+          try {
+            const state = parseModelState(message.value);
+            if (this.caughtUp) this.enqueue(state);
+            else if ((this.pending.get(state.model)?.revision ?? 0) < state.revision)
+              this.pending.set(state.model, state);
+          } catch (err) {
+            logger.warn("ignoring an invalid control record", {
+              offset: message.offset,
+              error: errorMessage(err),
+            });
+          }
+        }
+        if (!this.caughtUp && BigInt(message.offset) + 1n >= (ends.get(partition) ?? 0n)) {
+          remaining.delete(partition);
+          if (remaining.size === 0) caughtUp();
+        }
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      done.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.catchUpTimeoutMs ?? 30_000))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) logger.warn("control topic not read to its end in time; applying what was read", { topic });
+    this.caughtUp = true;
+    for (const state of this.pending.values()) this.enqueue(state);
+    this.pending.clear();
+    await this.chain;
+  }
+
+  private enqueue(state: ModelState): void {
+    this.chain = this.chain.then(() => this.applyOne(state)).catch(() => undefined);
+  }
+
+  private async applyOne(state: ModelState): Promise<void> {
+    if (!this.o.registry.models.includes(state.model)) return; // another pipeline's model
+    const result = await this.o.registry.apply(state);
+    if (result.replay) return; // re-delivered after this listener's own rejoin: already reported
+    const record: AuditRecord = {
+      type: "apply",
+      worker: this.o.worker,
+      model: state.model,
+      revision: state.revision,
+      ok: result.ok,
+      serving: result.serving,
+      ...(result.error ? { error: result.error } : {}),
+      loadMs: Math.round(result.loadMs),
+      at: Date.now(),
+    };
+    try {
+      await this.producer?.send({
+        topic: this.o.auditTopic,
+        messages: [{ key: state.model, value: JSON.stringify(record) }],
+      });
+    } catch (err) {
+      this.o.logger.warn("could not write the apply result to the audit topic", { error: errorMessage(err) });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.chain;
+    await this.producer?.disconnect().catch(() => undefined);
+    // Each worker reads the control topic with a group of its own; remove it on the way out.
+    await this.o.admin.deleteGroups([this.o.groupId]).catch(() => undefined);
+  }
+}
