@@ -11,6 +11,8 @@ float32 [N, 8] (see examples/shop/pipeline.yaml for the mapping from event field
 8 -> 32 -> 16 -> 1 with ReLU and a sigmoid, output `propensity` float32 [N, 1]. Weights are
 hand-shaped so cart/purchase and higher quantities score higher, plus seeded noise.
 Version 2 has different weights (a "retrained" model): same input, different outputs.
+Version 3 also reads 5 online features from the Redis store (float32 [N, 13]); its
+mapping is in models/shop-propensity/3/model.yaml.
 
 test-gather: a model that fails at run time on some inputs: `idx` int64 [N, 1] indexes a
 4-row table with Gather; an index outside [-4, 3] makes onnxruntime throw. Used to prove
@@ -84,10 +86,28 @@ def shop_weights(seed, cart_boost, purchase_boost):
     return [(w0, b0), (w1, b1), (w2, b2)]
 
 
+def shop_weights_with_features(seed):
+    """Version 3: the 8 event columns plus 5 online features, appended in this order:
+    log1p(user.clicks_7d), log1p(user.carts_7d), log1p(user.purchases_30d),
+    item.popularity_7d (0..1), item.price_band (0..4). Engaged users and popular items
+    score higher; pricier bands lower."""
+    (w0, b0), (w1, b1), (w2, b2) = shop_weights(seed, 0.3, 0.5)
+    rng = np.random.default_rng(seed + 100)
+    extra = rng.normal(0, 0.03, (5, 32))
+    extra[0, :8] += 0.15     # clicks feed the engagement units
+    extra[1, 8:16] += 0.3    # carts feed the cart units
+    extra[2, 16:24] += 0.5   # past purchases feed the purchase units
+    extra[3, :24] += 0.4     # popular items lift every positive unit
+    extra[4, 24:] += 0.15    # higher price bands feed the negative units
+    return [(np.vstack([w0, extra]), b0), (w1, b1), (w2, b2)]
+
+
 def build_shop():
     for version, (seed, cart, purchase) in {1: (1, 0.25, 0.45), 2: (2, 0.35, 0.6)}.items():
         save(mlp("shop_propensity", f"shop purchase propensity v{version}", shop_weights(seed, cart, purchase),
                  "features", 8, "propensity", True), "shop-propensity", version)
+    save(mlp("shop_propensity", "shop purchase propensity v3 (event + online features)",
+             shop_weights_with_features(3), "features", 13, "propensity", True), "shop-propensity", 3)
 
 
 def build_gather():

@@ -5,7 +5,8 @@
 import type { IHeaders, Message } from "kafkajs";
 import { errorClass, errorMessage, isAimassError } from "../common/errors.js";
 
-export type DlqStage = "size" | "decode" | "route" | "validate" | "inference" | "encode";
+export type DlqStage =
+  "size" | "decode" | "route" | "features" | "validate" | "inference" | "encode" | "apply";
 
 export const DLQ_HEADER = {
   sourceTopic: "aimass.dlq.source.topic",

@@ -106,6 +106,28 @@ export class PredictorMetrics {
       this.ready.set(this.readySource() ? 1 : 0);
     },
   });
+  readonly featureLookupSeconds = new Histogram({
+    name: "aimass_feature_lookup_duration_seconds",
+    help: "One pipelined feature-store round trip (all events and views of a chunk).",
+    buckets: SECONDS,
+    registers: [this.registry],
+  });
+  readonly featureLookups = new Counter({
+    name: "aimass_feature_lookups_total",
+    help: "Feature view reads by outcome: hit, miss (defaults served) or stale.",
+    labelNames: ["view", "status"],
+    registers: [this.registry],
+  });
+  readonly featureStoreErrors = new Counter({
+    name: "aimass_feature_store_errors_total",
+    help: "Feature lookups that failed because the store was unavailable or too slow.",
+    registers: [this.registry],
+  });
+  readonly featureFallback = new Counter({
+    name: "aimass_feature_fallback_total",
+    help: "Chunks served with default features because the store was unavailable (onUnavailable: defaults).",
+    registers: [this.registry],
+  });
   readonly batchClosed = new Counter({
     name: "aimass_batches_closed_total",
     help: "Micro-batches closed, by reason (size, delay, flush).",

@@ -15,6 +15,8 @@ import { createRegistryClient } from "../common/serde/registry.js";
 import { avroCodec, jsonCodec, type Format, type ValueCodec } from "../common/serde/codec.js";
 import { ModelRegistry } from "./model-registry.js";
 import { ControlListener } from "./control-listener.js";
+import { Enricher } from "./enrich.js";
+import { FeatureStore } from "../common/features/store.js";
 import { resolveVersion } from "../common/models/repository.js";
 import type { ModelConfig } from "../common/config/schema.js";
 import { RecordProcessor } from "./record-processor.js";
@@ -48,6 +50,7 @@ export class Predictor {
   private processor!: RecordProcessor;
   private registry!: ModelRegistry;
   private control: ControlListener | undefined;
+  private featureStore: FeatureStore | undefined;
   private fencedCheck: NodeJS.Timeout | undefined;
   private rebalanceStartedAt: number | undefined;
   /** Per partition: high watermark of the last fetch, to report lag against commits. */
@@ -124,6 +127,24 @@ export class Predictor {
       // Every model is loaded, validated against its tensor mapping and warmed before the
       // worker joins the group: a model that does not fit stops the worker here.
       await this.registry.init(config.models);
+      if (config.features) {
+        this.featureStore = FeatureStore.connect(config.endpoints.redisUrl, config.features, this.log);
+        try {
+          await this.featureStore.waitReady(30_000);
+        } catch (err) {
+          // Not fatal: chunks fail (and are retried) or fall back, per onUnavailable, until it answers.
+          this.log.warn("feature store not reachable yet", { error: errorMessage(err) });
+        }
+      }
+      const enricher =
+        this.featureStore && config.features
+          ? new Enricher(this.featureStore, config.features, (s) => {
+              this.metrics.featureLookupSeconds.observe(s.ms / 1000);
+              for (const l of s.lookups) this.metrics.featureLookups.inc({ view: l.view, status: l.status });
+              if (s.error) this.metrics.featureStoreErrors.inc();
+              if (s.fallback) this.metrics.featureFallback.inc();
+            })
+          : undefined;
       const registry = createRegistryClient({ url: config.endpoints.schemaRegistryUrl });
       const codec = (format: Format): ValueCodec =>
         format === "avro" ? avroCodec({ registry }) : jsonCodec();
@@ -132,6 +153,7 @@ export class Predictor {
         inputCodec: codec(config.input.format),
         outputCodec: codec(config.output.format),
         snapshot: () => this.registry.snapshot(),
+        ...(enricher ? { enricher } : {}),
         tracer: this.options.tracer ?? noopTracer,
       });
 
@@ -415,5 +437,6 @@ export class Predictor {
     if (this.control) await quietly("control listener", () => (this.control as ControlListener).stop());
     if (this.admin) await quietly("admin", () => this.admin.disconnect());
     if (this.registry) await quietly("models", () => this.registry.close());
+    if (this.featureStore) await quietly("feature store", () => (this.featureStore as FeatureStore).close());
   }
 }

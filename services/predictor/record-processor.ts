@@ -14,6 +14,7 @@ import type { ModelRuntime, ModelOutput } from "./model-runtime.js";
 import type { ModelSnapshot } from "./model-registry.js";
 import { getField, toRow } from "./tensorize.js";
 import type { Outcome } from "./batcher.js";
+import { viewsOf, type Enricher, type Enrichment } from "./enrich.js";
 
 export interface ProcessedChunk {
   predictions: Message[];
@@ -34,16 +35,21 @@ export interface RecordProcessorDeps {
   snapshot: () => ModelSnapshot;
   /** Spans per chunk, linked to the inputs' trace contexts; the no-op tracer when tracing is off. */
   tracer?: BatchTracer;
+  /** The online feature store, when the pipeline has feature views. */
+  enricher?: Enricher;
 }
 
+type Rejected = { kind: "dlq"; stage: DlqStage; error: unknown; model?: ModelRuntime };
+type Routed = { kind: "routed"; event: Decoded; model: ModelRuntime; shadow?: ModelRuntime };
 type Step =
-  | { kind: "dlq"; stage: DlqStage; error: unknown; model?: ModelRuntime }
+  | Rejected
   | {
       kind: "predict";
       event: Decoded;
       model: ModelRuntime;
       outcome: Promise<Outcome<ModelOutput>>;
       shadow?: { model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> };
+      enrichment?: Enrichment;
     };
 
 export class RecordProcessor {
@@ -76,10 +82,26 @@ export class RecordProcessor {
     span: BatchTrace,
     snapshot: ModelSnapshot,
   ): Promise<ProcessedChunk> {
-    // Decode and route every record first, submitting valid rows to the model batchers as
-    // we go, so a chunk's rows share batches (and share them with other partitions' chunks).
-    const steps: Step[] = [];
-    for (const record of records) steps.push(await this.prepare(record, snapshot));
+    // Decode and route every record, look up the features the whole chunk needs in one
+    // round trip, then submit every valid row to its model's batcher at once, so the
+    // chunk's rows share batches (and share them with other partitions' chunks).
+    const routed: Array<Rejected | Routed> = [];
+    for (const record of records) routed.push(await this.decodeAndRoute(record, snapshot));
+    const enrichments = this.deps.enricher
+      ? await this.deps.enricher.enrich(
+          routed.map((s) =>
+            s.kind === "routed"
+              ? {
+                  event: s.event,
+                  views: [
+                    ...new Set([...viewsOf(s.model.config), ...(s.shadow ? viewsOf(s.shadow.config) : [])]),
+                  ],
+                }
+              : undefined,
+          ),
+        )
+      : [];
+    const steps: Step[] = routed.map((s, i) => (s.kind === "dlq" ? s : this.submit(s, enrichments[i])));
 
     const out: ProcessedChunk = { predictions: [], dlq: [], shadow: [], dlqByStage: {}, shadowFailures: 0 };
     const dlq = (i: number, record: SourceRecord, stage: DlqStage, error: unknown, model?: ModelRuntime) => {
@@ -101,28 +123,34 @@ export class RecordProcessor {
         continue;
       }
       try {
-        const value = await this.encode(step.event, step.model, outcome.value);
-        out.predictions.push({
-          key: record.key,
-          value,
-          headers: outputHeaders(record, step.model, span.headersFor(i)),
-        });
+        const value = await this.encode(step.event, step.model, outcome.value, step.enrichment);
+        const headers = outputHeaders(record, step.model, span.headersFor(i));
+        if (step.enrichment?.fallback) headers["aimass.features.fallback"] = "1";
+        out.predictions.push({ key: record.key, value, headers });
       } catch (error) {
         if (isAimassError(error) && error.canRetry) throw error;
         dlq(i, record, "encode", error, step.model);
       }
-      if (step.shadow) await this.addShadow(out, record, step.event, step.shadow);
+      if (step.shadow) await this.addShadow(out, record, step.event, step.shadow, step.enrichment);
     }
     return out;
   }
 
-  private async encode(event: Decoded, model: ModelRuntime, fields: ModelOutput): Promise<Buffer> {
+  private async encode(
+    event: Decoded,
+    model: ModelRuntime,
+    fields: ModelOutput,
+    enrichment: Enrichment | undefined,
+  ): Promise<Buffer> {
     const { config, outputCodec } = this.deps;
     const info = model.info;
     const prediction: Decoded = {
       eventId: getField(event, config.input.idField) ?? null,
       model: { name: info.name, version: info.version, sha256: info.sha256 },
       ...fields,
+      // Which feature values (by their event time) this prediction used: traces
+      // training/serving skew back to the store.
+      ...(enrichment ? { featureTs: enrichment.ts } : {}),
       eventTs: numberOrNull(getField(event, config.input.timeField)),
       predictedAt: Date.now(),
     };
@@ -142,6 +170,7 @@ export class RecordProcessor {
     record: SourceRecord,
     event: Decoded,
     shadow: { model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> },
+    enrichment: Enrichment | undefined,
   ): Promise<void> {
     try {
       const outcome = await shadow.outcome;
@@ -149,7 +178,7 @@ export class RecordProcessor {
         out.shadowFailures++;
         return;
       }
-      const value = await this.encode(event, shadow.model, outcome.value);
+      const value = await this.encode(event, shadow.model, outcome.value, enrichment);
       out.shadow.push({
         key: record.key,
         value,
@@ -160,7 +189,7 @@ export class RecordProcessor {
     }
   }
 
-  private async prepare(record: SourceRecord, snapshot: ModelSnapshot): Promise<Step> {
+  private async decodeAndRoute(record: SourceRecord, snapshot: ModelSnapshot): Promise<Rejected | Routed> {
     const { config, inputCodec } = this.deps;
     // Size first: an oversize payload is never parsed.
     const size = record.value?.length ?? 0;
@@ -197,18 +226,35 @@ export class RecordProcessor {
         error: new AimassError("ROUTE_UNKNOWN", `no model for ${route.by}=${JSON.stringify(route.value)}`),
       };
     }
+    const shadow = snapshot.shadowFor(route.model);
+    return { kind: "routed", event, model, ...(shadow ? { shadow } : {}) };
+  }
+
+  /** Builds the row (with its features) and hands it to the model's batcher. */
+  private submit(s: Routed, enrichment: Enrichment | undefined): Step {
+    if (enrichment?.staleError)
+      return { kind: "dlq", stage: "features", error: enrichment.staleError, model: s.model };
+    const features = enrichment?.values;
     let step: Step;
     try {
-      step = { kind: "predict", event, model, outcome: model.predict(toRow(model.config, event)) };
+      step = {
+        kind: "predict",
+        event: s.event,
+        model: s.model,
+        outcome: s.model.predict(toRow(s.model.config, s.event, features)),
+        ...(enrichment ? { enrichment } : {}),
+      };
     } catch (error) {
-      return { kind: "dlq", stage: "validate", error, model };
+      return { kind: "dlq", stage: "validate", error, model: s.model };
     }
-    const shadow = snapshot.shadowFor(route.model);
-    if (shadow) {
+    if (s.shadow) {
       try {
-        step.shadow = { model: shadow, outcome: shadow.predict(toRow(shadow.config, event)) };
+        step.shadow = {
+          model: s.shadow,
+          outcome: s.shadow.predict(toRow(s.shadow.config, s.event, features)),
+        };
       } catch (error) {
-        step.shadow = { model: shadow, outcome: Promise.resolve({ ok: false, error }) };
+        step.shadow = { model: s.shadow, outcome: Promise.resolve({ ok: false, error }) };
       }
     }
     return step;
