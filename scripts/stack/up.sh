@@ -35,7 +35,8 @@ if [[ ! -f "$BUILD_DIR/kafka-libs/.complete" || ! -f "$APICURIO_DIR/.complete" \
   log "resolving Kafka and Apicurio Registry $APICURIO_VERSION from Maven Central (cached after the first run)..."
   # The dependency plugin's markers would skip a re-unpack after a partial run: start clean.
   rm -rf "$BUILD_DIR/dependency-maven-plugin-markers" "$BUILD_DIR/kafka-libs" "$APICURIO_DIR"
-  mvn -B -q -f "$REPO_ROOT/scripts/stack/pom.xml" -Dapicurio.version="$APICURIO_VERSION" package \
+  mvn -B -q -f "$REPO_ROOT/scripts/stack/pom.xml" -Dapicurio.version="$APICURIO_VERSION" \
+    -Dstack.build.dir="$BUILD_DIR" package \
     >"$LOG_DIR/maven.log" 2>&1 \
     || { tail -n 30 "$LOG_DIR/maven.log" >&2; die "maven could not resolve the stack (log: $LOG_DIR/maven.log)"; }
   touch "$BUILD_DIR/kafka-libs/.complete" "$APICURIO_DIR/.complete"
