@@ -7,6 +7,8 @@
 // up, events arrive at a fixed rate for a few seconds; latency is event time → visible to
 // the read_committed reader. Results: a table on stdout and JSON in load-tests/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
@@ -27,9 +29,18 @@ const specs: OptionSpec[] = [
   { name: "events", type: "number", description: "events for the throughput phase (default 20000)" },
   { name: "rate", type: "number", description: "events/s for the latency phase (default 1000)" },
   { name: "latency-seconds", type: "number", description: "length of the latency phase (default 8)" },
+  {
+    name: "variants",
+    type: "string",
+    description:
+      "comma list of: plain (no HTTP), scraped (/metrics scraped every second), traced (OTLP export on) (default plain)",
+  },
 ];
 
+type Variant = "plain" | "scraped" | "traced";
+
 interface Row {
+  variant: Variant;
   maxBatchSize: number;
   eventsPerSecond: number;
   latencyRate: number;
@@ -39,9 +50,31 @@ interface Row {
   missing: number;
 }
 
+/** An OTLP/HTTP endpoint that accepts and drops spans: the exporter's full cost, no collector's. */
+async function nullCollector(): Promise<{ url: string; close: () => void }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    close: () => server.close(),
+  };
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
 async function runOne(
   b: number,
   o: { events: number; rate: number; seconds: number; delay: number },
+  variant: Variant = "plain",
 ): Promise<Row> {
   const logger = createLogger({ level: "warn" });
   const kafka = createKafka({ brokers: endpointsFromEnv().kafkaBrokers, clientId: "aimass-bench", logger });
@@ -58,8 +91,19 @@ async function runOne(
   const configPath = join(dir, `${id}.json`);
   writeFileSync(configPath, JSON.stringify(shopPipeline(f, { maxBatchSize: b, maxDelayMs: o.delay })));
   let worker: PredictorProcess | undefined;
+  let scraper: NodeJS.Timeout | undefined;
+  let collector: { url: string; close: () => void } | undefined;
   try {
-    const tp = await produceEvents(["--topic", f.input, "--count", String(o.events), "--run-id", `${id}-t`]);
+    // Traced runs give every event a traceparent, as an instrumented producer would.
+    const tp = await produceEvents([
+      "--topic",
+      f.input,
+      "--count",
+      String(o.events),
+      "--run-id",
+      `${id}-t`,
+      ...(variant === "traced" ? ["--traceparent"] : []),
+    ]);
     const reading = readPredictions([
       "--topic",
       f.output,
@@ -72,7 +116,28 @@ async function runOne(
       "--timeout-ms",
       "300000",
     ]);
-    worker = new PredictorProcess(configPath, `bench-${b}`);
+    const args: string[] = [];
+    const env: Record<string, string> = {};
+    if (variant === "scraped") {
+      const port = await freePort();
+      args.push("--metrics-port", String(port));
+      scraper = setInterval(
+        () =>
+          void fetch(`http://127.0.0.1:${port}/metrics`).then(
+            (r) => r.text(),
+            () => "",
+          ),
+        1000,
+      );
+    } else if (variant === "traced") {
+      collector = await nullCollector();
+      Object.assign(env, {
+        OTEL_TRACES_EXPORTER: "otlp",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf",
+      });
+    }
+    worker = new PredictorProcess(configPath, `bench-${b}-${variant}`, args, env);
     const t = await reading;
     const eventsPerSecond = o.events / Math.max(0.001, (t.lastAt - t.firstAt) / 1000);
 
@@ -104,6 +169,7 @@ async function runOne(
     ]);
     const l = await latencyReading;
     return {
+      variant,
       maxBatchSize: b,
       eventsPerSecond: Math.round(eventsPerSecond),
       latencyRate: o.rate,
@@ -113,8 +179,10 @@ async function runOne(
       missing: t.missing + l.missing,
     };
   } finally {
+    clearInterval(scraper);
     worker?.signal("SIGTERM");
     await worker?.exited;
+    collector?.close();
     await admin.deleteTopics({ topics: [f.input, f.output, f.dlq] }).catch(() => undefined);
     await admin.disconnect();
   }
@@ -134,20 +202,31 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       seconds: (options["latency-seconds"] as number | undefined) ?? 8,
       delay: (options["max-delay-ms"] as number | undefined) ?? 5,
     };
+    const variants = String(options.variants ?? "plain").split(",") as Variant[];
+    for (const v of variants) {
+      if (!["plain", "scraped", "traced"].includes(v)) throw new Error(`unknown variant "${v}"`);
+    }
     const rows: Row[] = [];
     for (const b of sizes) {
-      const row = await runOne(b, o);
-      rows.push(row);
-      process.stderr.write(
-        `maxBatchSize ${b}: ${row.eventsPerSecond} events/s; p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms at ${row.latencyRate}/s\n`,
-      );
+      // Variants of one batch size run back to back, so their ratio shares the machine's state.
+      for (const v of variants) {
+        const row = await runOne(b, o, v);
+        rows.push(row);
+        process.stderr.write(
+          `maxBatchSize ${b} ${v}: ${row.eventsPerSecond} events/s; p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms at ${row.latencyRate}/s\n`,
+        );
+      }
     }
-    const header = "| maxBatchSize | events/s (drain) | latency at rate | p50 ms | p99 ms | dup | missing |";
-    const lines = rows.map(
-      (r) =>
-        `| ${r.maxBatchSize} | ${r.eventsPerSecond} | ${r.latencyRate}/s | ${r.p50Ms} | ${r.p99Ms} | ${r.duplicates} | ${r.missing} |`,
-    );
-    process.stdout.write([header, "|---|---|---|---|---|---|---|", ...lines, ""].join("\n"));
+    const header =
+      "| variant | maxBatchSize | events/s (drain) | vs plain | latency at rate | p50 ms | p99 ms | dup | missing |";
+    const plainOf = (b: number) =>
+      rows.find((r) => r.maxBatchSize === b && r.variant === "plain")?.eventsPerSecond;
+    const lines = rows.map((r) => {
+      const plain = plainOf(r.maxBatchSize);
+      const ratio = plain ? (r.eventsPerSecond / plain).toFixed(2) : "–";
+      return `| ${r.variant} | ${r.maxBatchSize} | ${r.eventsPerSecond} | ${ratio} | ${r.latencyRate}/s | ${r.p50Ms} | ${r.p99Ms} | ${r.duplicates} | ${r.missing} |`;
+    });
+    process.stdout.write([header, "|---|---|---|---|---|---|---|---|---|", ...lines, ""].join("\n"));
     const out = join(REPO, "load-tests", "results");
     mkdirSync(out, { recursive: true });
     writeFileSync(

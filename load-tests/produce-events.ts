@@ -1,5 +1,6 @@
 // Produces shop events to a topic: a fixed count, flat out or at a target rate.
 //   node dist/load-tests/produce-events.js --topic shop.events --count 10000 [--rate 2000]
+import { randomBytes } from "node:crypto";
 import { parseArgs, formatOptions, type OptionSpec } from "../services/control/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
@@ -14,6 +15,7 @@ const specs: OptionSpec[] = [
   { name: "users", type: "number", description: "distinct users (default 1000)" },
   { name: "run-id", type: "string", description: "event id prefix (default: time based)" },
   { name: "batch", type: "number", description: "events per produce request (default 500)" },
+  { name: "traceparent", type: "boolean", description: "give every event a W3C traceparent header" },
 ];
 
 export async function produceEvents(
@@ -25,6 +27,7 @@ export async function produceEvents(
   const rate = (options.rate as number | undefined) ?? 0;
   const batch = (options.batch as number | undefined) ?? 500;
   const runId = (options["run-id"] as string | undefined) ?? `run${Date.now().toString(36)}`;
+  const traceparent = options.traceparent === true;
   const logger = createLogger({ base: { service: "load" } });
   const kafka = createKafka({ brokers: endpointsFromEnv().kafkaBrokers, clientId: "aimass-load", logger });
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
@@ -43,7 +46,17 @@ export async function produceEvents(
       const messages = [];
       for (let i = 0; i < n; i++) {
         const e = events.next().value as NonNullable<ReturnType<typeof events.next>["value"]>;
-        messages.push({ key: e.userId, value: JSON.stringify(e) });
+        messages.push({
+          key: e.userId,
+          value: JSON.stringify(e),
+          ...(traceparent
+            ? {
+                headers: {
+                  traceparent: `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`,
+                },
+              }
+            : {}),
+        });
       }
       await producer.send({ topic, messages });
       sent += n;
