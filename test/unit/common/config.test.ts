@@ -89,9 +89,16 @@ test("the example pipeline loads with its values and the schema's defaults", asy
   assert.equal(cfg.models.length, 1);
   const model = cfg.models[0];
   assert.ok(model);
-  assert.equal(model.path, repoPath("models/shop-propensity/1/model.onnx"));
-  assert.match(model.path, /^\/.*\/models\/shop-propensity\/1\/model\.onnx$/);
-  assert.equal(model.version, "1");
+  // The example serves version 3 from the repository: event columns plus online features.
+  assert.equal(model.path, repoPath("models/shop-propensity/3/model.onnx"));
+  assert.match(model.path, /^\/.*\/models\/shop-propensity\/3\/model\.onnx$/);
+  assert.equal(model.version, "3");
+  assert.equal(cfg.modelRepository, repoPath("models"));
+  assert.deepEqual(model.inputs[0]?.columns[6], { feature: "user.clicks_7d", transform: "log1p" });
+  assert.deepEqual(
+    cfg.features?.views.map((v) => v.name),
+    ["user", "item"],
+  );
   assert.deepEqual(model.executionProviders, ["cpu"]);
   assert.equal(model.poolSize, 1);
   assert.equal(model.intraOpThreads, 1);

@@ -15,9 +15,11 @@ import {
 } from "../../../services/predictor/tensorize.js";
 import type { NamedTensors } from "../../../services/predictor/inference/types.js";
 import { repoPath } from "../../helpers/pipeline.js";
+import { resolveVersion } from "../../../services/common/models/repository.js";
 
+// Version 1 of the example's model: the event-only mapping (version 3 adds online features).
 const example = await loadPipelineConfig(repoPath("examples/shop/pipeline.yaml"), {});
-const shop = example.models[0] as ModelConfig;
+const shop = resolveVersion(example.modelRepository as string, "shop-propensity", "1");
 
 function model(inputs: TensorInputConfig[], outputs: ModelConfig["outputs"] = []): ModelConfig {
   return {
@@ -251,4 +253,24 @@ test("fromTensors rejects a wrong-sized or missing output with INFERENCE_FAILED"
     "INFERENCE_FAILED",
   );
   throwsCode(() => fromTensors(m, {}, 1), "INFERENCE_FAILED");
+});
+
+test("feature columns read the looked-up view values, with their transform", () => {
+  const m = model([
+    {
+      name: "x",
+      type: "float32",
+      columns: [
+        { field: "price", transform: "identity" },
+        { feature: "user.clicks_7d", transform: "log1p" },
+        { feature: "item.price_band", transform: "identity" },
+      ],
+    },
+  ]);
+  const row = toRow(m, event({ price: 5 }), { user: { clicks_7d: 9 }, item: { price_band: 3 } });
+  assert.deepEqual(row.x, [5, Math.log1p(9), 3]);
+  assert.throws(
+    () => toRow(m, event(), { user: { clicks_7d: 1 } }),
+    (err: unknown) => isAimassError(err, "FIELD_INVALID") && /item\.price_band/.test(err.message),
+  );
 });
