@@ -80,8 +80,9 @@ export class Enricher {
               `view "${view}" is stale: values from ${new Date(r.ts ?? 0).toISOString()}, maxAgeMs ${cfg.maxAgeMs}`,
             );
           }
+          // A stale view is served as its defaults, so its lineage is "no stored values" (null).
           enrichment.values[view] = r.status === "stale" ? this.store.defaultsFor(view) : r.values;
-          enrichment.ts[view] = r.ts;
+          enrichment.ts[view] = r.status === "stale" ? null : r.ts;
         }
         out[indexes[k] as number] = enrichment;
       });

@@ -130,7 +130,7 @@ export class Predictor {
       if (config.features) {
         this.featureStore = FeatureStore.connect(config.endpoints.redisUrl, config.features, this.log);
         try {
-          await this.featureStore.waitReady(30_000);
+          await this.featureStore.waitReady(5_000);
         } catch (err) {
           // Not fatal: chunks fail (and are retried) or fall back, per onUnavailable, until it answers.
           this.log.warn("feature store not reachable yet", { error: errorMessage(err) });
