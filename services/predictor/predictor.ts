@@ -25,6 +25,9 @@ import { PredictorMetrics } from "./metrics.js";
 import type { SourceRecord } from "./dlq.js";
 import { noopTracer, type BatchTracer } from "../common/tracing.js";
 
+/** How often consumer lag is re-read from the broker (between commits too). */
+const LAG_REFRESH_MS = 5_000;
+
 export type PredictorState = "starting" | "running" | "draining" | "stopped" | "failed";
 
 export interface PredictorOptions {
@@ -52,6 +55,7 @@ export class Predictor {
   private control: ControlListener | undefined;
   private featureStore: FeatureStore | undefined;
   private fencedCheck: NodeJS.Timeout | undefined;
+  private lagRefresh: NodeJS.Timeout | undefined;
   private rebalanceStartedAt: number | undefined;
   /** Per partition: high watermark of the last fetch, to report lag against commits. */
   private readonly highWatermarks = new Map<number, bigint>();
@@ -203,6 +207,9 @@ export class Predictor {
         eachBatch: (p) => this.onBatch(p),
       });
       this.fencedCheck = setInterval(() => this.checkFenced(), config.processing.sessionTimeoutMs).unref();
+      // Lag from the broker, not only at commits: a stalled or paused worker must show lag
+      // growing, or the lag alert could never see a stall.
+      this.lagRefresh = setInterval(() => void this.refreshLag(), LAG_REFRESH_MS).unref();
       this.metrics.sampleReady(() => this.ready);
       this.metrics.samplePools(() =>
         this.registry
@@ -346,6 +353,29 @@ export class Predictor {
     }
   }
 
+  /** Sets lag per assigned partition to the broker's high watermark minus the group's committed offset. */
+  private async refreshLag(): Promise<void> {
+    if (this.stateValue !== "running" || this.assigned.length === 0) return;
+    const topic = this.options.config.input.topic;
+    try {
+      const [ends, [committed]] = await Promise.all([
+        this.admin.fetchTopicOffsets(topic),
+        this.admin.fetchOffsets({ groupId: this.options.config.pipeline.groupId, topics: [topic] }),
+      ]);
+      for (const partition of this.assigned) {
+        const high = ends.find((e) => e.partition === partition)?.high;
+        const done = committed?.partitions.find((p) => p.partition === partition)?.offset;
+        if (high === undefined) continue;
+        const from = done === undefined || done === "-1" ? 0n : BigInt(done);
+        const lag = BigInt(high) - from;
+        this.highWatermarks.set(partition, BigInt(high));
+        this.metrics.consumerLag.set({ topic, partition: String(partition) }, Number(lag > 0n ? lag : 0n));
+      }
+    } catch (err) {
+      this.log.debug("lag refresh failed", { error: errorMessage(err) });
+    }
+  }
+
   /** pause/resume throw while kafkajs restarts its consumer group; backpressure must not. */
   private setFetching(on: boolean): void {
     const topics = [{ topic: this.options.config.input.topic }];
@@ -399,6 +429,7 @@ export class Predictor {
     }
     this.stateValue = "draining";
     clearInterval(this.fencedCheck);
+    clearInterval(this.lagRefresh);
     const graceMs = this.options.config.processing.shutdownGraceMs;
     this.log.info("draining: finishing in-flight batches", { inFlight: this.inFlight, graceMs });
     if (this.consumer) this.setFetching(false);
