@@ -385,7 +385,7 @@ export class FeatureWriter {
     if (this.stateValue === "failed" || this.stateValue === "stopped") return;
     this.stateValue = "failed";
     this.log.error("feature writer failed", { error: err });
-    void this.stop();
+    this.stop().catch((e: unknown) => this.log.error("stop after failure failed", { error: e }));
   }
 
   /**

@@ -7,9 +7,6 @@
 // the shared one.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { Redis } from "ioredis";
 import { parsePipelineConfig } from "../../../services/common/config/load.js";
 import type { FeaturesConfig, PipelineConfigInput } from "../../../services/common/config/schema.js";
@@ -17,6 +14,7 @@ import { isAimassError } from "../../../services/common/errors.js";
 import { FeatureStore, type FeatureUpdate } from "../../../services/common/features/store.js";
 import { deferrer, endpoints, testLogger, testRedis, uniqueName } from "../../helpers/stack.js";
 import { testPipelineRaw } from "../../helpers/pipeline.js";
+import { OwnRedis } from "../../helpers/redis-server.js";
 
 type RawFeatures = NonNullable<PipelineConfigInput["features"]>;
 
@@ -76,75 +74,6 @@ function sharedStore(t: TestContext, patch: Partial<RawFeatures> = {}) {
   const store = FeatureStore.connect(endpoints.redisUrl, config, testLogger);
   defer(() => store.close());
   return { store, redis, prefix, config };
-}
-
-/** A redis-server of our own on a free port: killed and restarted by the test, stopped after it. */
-class OwnRedis {
-  private child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-
-  static async start(t: TestContext): Promise<OwnRedis> {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const address = srv.address();
-        srv.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-      });
-    });
-    const own = new OwnRedis(port);
-    deferrer(t)(() => own.kill());
-    await own.restart();
-    return own;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async restart(): Promise<void> {
-    const args = [
-      "--port",
-      String(this.port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--enable-debug-command",
-      "local",
-    ];
-    this.child = spawn("redis-server", [...args, "--dir", tmpdir(), "--loglevel", "warning"], {
-      stdio: "ignore",
-    });
-    const deadline = Date.now() + 10_000;
-    while (!(await ping(this.port))) {
-      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
-      await sleep(50);
-    }
-  }
-
-  /** SIGKILL, like a crash: connections drop, nothing is saved. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
-  }
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => (socket.destroy(), resolve(ok));
-    socket.setTimeout(500, () => done(false));
-    socket.once("error", () => done(false));
-    socket.once("data", (d) => done(d.toString().startsWith("+PONG")));
-    socket.connect(port, "127.0.0.1", () => socket.write("PING\r\n"));
-  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

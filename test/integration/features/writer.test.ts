@@ -4,10 +4,7 @@
 // is committed and nothing is lost: the updates land once it is back.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer, Socket } from "node:net";
-import { tmpdir } from "node:os";
 import type { Admin, IHeaders, Kafka, Producer } from "kafkajs";
 import { Redis } from "ioredis";
 import { parsePipelineConfig, type PipelineConfig } from "../../../services/common/config/load.js";
@@ -26,6 +23,7 @@ import {
 } from "../../helpers/stack.js";
 import { readTopic } from "../../helpers/kafka-read.js";
 import { repoPath, testPipelineRaw } from "../../helpers/pipeline.js";
+import { OwnRedis } from "../../helpers/redis-server.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,63 +37,6 @@ async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-/** A redis-server of our own on a free port, to kill and restart; stopped after the test. */
-class OwnRedis {
-  private child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
-
-  static async start(t: TestContext): Promise<OwnRedis> {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const address = srv.address();
-        srv.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-      });
-    });
-    const own = new OwnRedis(port);
-    deferrer(t)(() => own.kill());
-    await own.restart();
-    return own;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async restart(): Promise<void> {
-    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
-    this.child = spawn("redis-server", [...args, "--dir", tmpdir(), "--loglevel", "warning"], {
-      stdio: "ignore",
-    });
-    const deadline = Date.now() + 10_000;
-    while (!(await ping(this.port))) {
-      if (Date.now() > deadline) throw new Error(`redis-server on ${this.port} did not start`);
-      await sleep(50);
-    }
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGKILL");
-    await exited;
-  }
-}
-
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => (socket.destroy(), resolve(ok));
-    socket.setTimeout(500, () => done(false));
-    socket.once("error", () => done(false));
-    socket.once("data", (d) => done(d.toString().startsWith("+PONG")));
-    socket.connect(port, "127.0.0.1", () => socket.write("PING\r\n"));
-  });
 }
 
 interface Setup {
