@@ -1,0 +1,230 @@
+// The transport limit: Kafka exactly-once passthrough with kafkajs and no inference. A
+// consumer group (read_committed, autoCommit off) and one transactional producer per input
+// partition (the predictor's partition-worker idea, minus batching and inference): each
+// fetched batch, in chunks of at most --max-per-txn records, is produced unchanged to the
+// output topic with the input offset in the same transaction, then committed.
+// Measured like bench-pipeline's throughput phase: N events are produced up front, the
+// passthrough starts in its own process (as the predictor does), and events/s is N over the
+// time between the first and last output a read_committed reader sees.
+//   node dist/load-tests/bench-passthrough.js [--events 20000] [--partitions 6]
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Kafka, Producer } from "kafkajs";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { endpointsFromEnv } from "../services/common/env.js";
+import { createKafka } from "../services/common/kafka/client.js";
+import { sendOffsetsRetrying } from "../services/common/kafka/transactions.js";
+import { createLogger } from "../services/common/logger.js";
+import { REPO } from "./lib/predictor-process.js";
+import { producePayloads } from "./produce-payloads.js";
+
+const specs: OptionSpec[] = [
+  { name: "events", type: "number", description: "events to drain (default 20000)" },
+  { name: "partitions", type: "number", description: "input/output partitions (default 6)" },
+  { name: "max-per-txn", type: "number", description: "records per transaction at most (default 500)" },
+  // Internal: run the passthrough itself (the bench spawns this as a child process).
+  { name: "serve", type: "boolean", description: "(internal) run the passthrough until SIGTERM" },
+  { name: "input", type: "string", description: "(internal, --serve) input topic" },
+  { name: "output", type: "string", description: "(internal, --serve) output topic" },
+  { name: "group", type: "string", description: "(internal, --serve) consumer group" },
+];
+
+export interface PassthroughResult {
+  events: number;
+  partitions: number;
+  eventsPerSecond: number;
+  duplicates: number;
+  missing: number;
+}
+
+const kafkaFor = (clientId: string): Kafka =>
+  createKafka({
+    brokers: endpointsFromEnv().kafkaBrokers,
+    clientId,
+    logger: createLogger({ level: "warn" }),
+  });
+
+/** Consume → produce the same bytes + offsets → commit, one transactional producer per partition. */
+async function serve(o: { input: string; output: string; group: string; maxPerTxn: number }): Promise<void> {
+  const kafka = kafkaFor("aimass-passthrough");
+  const producers = new Map<number, Promise<Producer>>();
+  const producerFor = (partition: number): Promise<Producer> => {
+    let p = producers.get(partition);
+    if (p === undefined) {
+      p = (async () => {
+        const producer = kafka.producer({
+          transactionalId: `${o.group}.${o.input}.${partition}`,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          retry: { retries: 12, initialRetryTime: 10, maxRetryTime: 2_000 },
+        });
+        await producer.connect();
+        return producer;
+      })();
+      producers.set(partition, p);
+    }
+    return p;
+  };
+  const consumer = kafka.consumer({
+    groupId: o.group,
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+    sessionTimeout: 6_000,
+    heartbeatInterval: 500,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [o.input], fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 64,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      const producer = await producerFor(batch.partition);
+      for (let i = 0; i < batch.messages.length && isRunning() && !isStale(); i += o.maxPerTxn) {
+        const chunk = batch.messages.slice(i, i + o.maxPerTxn);
+        const last = chunk[chunk.length - 1]?.offset as string;
+        const txn = await producer.transaction();
+        try {
+          await txn.send({
+            topic: o.output,
+            messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
+          });
+          await sendOffsetsRetrying(txn, o.group, [
+            {
+              topic: o.input,
+              partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }],
+            },
+          ]);
+          await txn.commit();
+        } catch (err) {
+          await txn.abort().catch(() => undefined);
+          throw err;
+        }
+        resolveOffset(last);
+        await heartbeat();
+      }
+    },
+  });
+  await new Promise<void>((resolve) => process.once("SIGTERM", () => resolve()));
+  await consumer.disconnect();
+  for (const p of producers.values()) await (await p).disconnect();
+}
+
+/** Reads the output (read_committed) until `count` distinct run events arrived or the timeout. */
+async function readOutput(topic: string, runId: string, count: number, timeoutMs: number) {
+  const consumer = kafkaFor("aimass-reader").consumer({
+    groupId: `aimass-reader-${runId}-${process.pid}`,
+    maxWaitTimeInMs: 50,
+  });
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  const prefix = `${runId}-`;
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const now = Date.now();
+      const id = String((JSON.parse(message.value?.toString() ?? "{}") as { id?: unknown }).id ?? "");
+      if (!id.startsWith(prefix)) return;
+      if (seen.has(id)) duplicates++;
+      if (firstAt === 0) firstAt = now;
+      lastAt = now;
+      seen.add(id);
+      if (seen.size >= count) finish();
+    },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+  clearTimeout(timer);
+  await consumer.disconnect();
+  return { seen: seen.size, duplicates, firstAt, lastAt };
+}
+
+export async function benchPassthrough(
+  o: { events?: number; partitions?: number; maxPerTxn?: number } = {},
+): Promise<PassthroughResult> {
+  const events = o.events ?? 20_000;
+  const partitions = o.partitions ?? 6;
+  const admin = kafkaFor("aimass-bench").admin();
+  await admin.connect();
+  const id = `passthrough-${Date.now().toString(36)}`;
+  const f = { input: `${id}.in`, output: `${id}.out`, group: `${id}.group` };
+  await admin.createTopics({
+    topics: [f.input, f.output].map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+    waitForLeaders: true,
+  });
+  try {
+    const p = await producePayloads(["--topic", f.input, "--count", String(events), "--run-id", `${id}-t`]);
+    const reading = readOutput(f.output, p.runId, events, 300_000);
+    const child = spawn(
+      process.execPath,
+      [
+        fileURLToPath(import.meta.url),
+        "--serve",
+        "--input",
+        f.input,
+        "--output",
+        f.output,
+        "--group",
+        f.group,
+        "--max-per-txn",
+        String(o.maxPerTxn ?? 500),
+      ],
+      { cwd: REPO, stdio: ["ignore", "ignore", "inherit"] },
+    );
+    const exited = new Promise((r) => child.once("exit", r));
+    try {
+      const r = await reading;
+      return {
+        events,
+        partitions,
+        eventsPerSecond: Math.round(events / Math.max(0.001, (r.lastAt - r.firstAt) / 1000)),
+        duplicates: r.duplicates,
+        missing: events - r.seen,
+      };
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
+    }
+  } finally {
+    await admin.deleteTopics({ topics: [f.input, f.output] }).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { options } = parseArgs(process.argv.slice(2), specs);
+  const maxPerTxn = (options["max-per-txn"] as number | undefined) ?? 500;
+  if (process.argv.includes("--help")) {
+    process.stdout.write(`Usage: bench-passthrough [options]\n\n${formatOptions(specs)}\n`);
+  } else if (options.serve === true) {
+    await serve({
+      input: options.input as string,
+      output: options.output as string,
+      group: options.group as string,
+      maxPerTxn,
+    });
+  } else {
+    const r = await benchPassthrough({
+      events: options.events as number | undefined,
+      partitions: options.partitions as number | undefined,
+      maxPerTxn,
+    });
+    process.stdout.write(
+      `passthrough: ${r.eventsPerSecond} events/s (${r.events} events, ${r.partitions} partitions; duplicates ${r.duplicates}, missing ${r.missing})\n`,
+    );
+    const out = join(REPO, "load-tests", "results");
+    mkdirSync(out, { recursive: true });
+    writeFileSync(
+      join(out, `passthrough-${Date.now()}.json`),
+      JSON.stringify({ ...r, node: process.version }, null, 2),
+    );
+    process.exitCode = r.duplicates === 0 && r.missing === 0 ? 0 : 1;
+  }
+}
