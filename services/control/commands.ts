@@ -61,7 +61,12 @@ const modelOptions: Record<ModelsAction, OptionSpec[]> = {
 const changeOptions: OptionSpec[] = [
   { name: "reason", type: "string", description: "why (kept in the audit trail)" },
   { name: "by", type: "string", description: "who (default: user@host)" },
-  { name: "wait-ms", type: "number", description: "wait this long for the workers' apply results" },
+  {
+    name: "wait-ms",
+    type: "number",
+    description:
+      "wait for the workers' apply results; a refusal reverts the change (default 10000, 0: don't wait)",
+  },
 ];
 
 const modelCommands: Command[] = (Object.keys(modelOptions) as ModelsAction[]).map((action) => {

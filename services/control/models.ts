@@ -15,6 +15,9 @@ import { readControlState, whoAmI, writeControlState } from "./control-topic.js"
 
 export type ModelsAction = "list" | "deploy" | "rollback" | "canary" | "shadow";
 
+/** How long a change waits for the workers' apply results unless --wait-ms says otherwise. */
+const DEFAULT_WAIT_MS = 10_000;
+
 export interface ModelsOptions {
   config: string;
   model?: string;
@@ -50,11 +53,29 @@ export async function runModels(action: ModelsAction, o: ModelsOptions): Promise
       reason: o.reason ?? "",
     };
     // Where the audit topic ends now: the workers' apply results come after this offset.
-    const auditFrom = o.waitMs ? await auditEnd(admin, config.control.auditTopic) : undefined;
+    const waitMs = o.waitMs ?? DEFAULT_WAIT_MS;
+    const auditFrom = waitMs > 0 ? await auditEnd(admin, config.control.auditTopic) : undefined;
     await writeControlState(kafka, config.control, state);
     out(`${model}: revision ${state.revision} written to ${config.control.topic}`);
     out(`  ${describe(state)}`);
-    return auditFrom ? await printApplies(kafka, admin, config, state, auditFrom, o.waitMs ?? 0) : 0;
+    if (!auditFrom) return 0;
+    const refusals = await printApplies(kafka, admin, config, state, auditFrom, waitMs);
+    if (refusals.length === 0) return 0;
+    // A worker refused the change and kept serving what it had: write the previous desired
+    // state back, so the control topic says what is actually served (and a restarted worker
+    // does not try the refused version again).
+    const revert: ModelState = {
+      ...current,
+      model,
+      revision: state.revision + 1,
+      updatedBy: o.by ?? whoAmI(),
+      updatedAt: Date.now(),
+      reason: `reverted revision ${state.revision}: ${refusals[0]}`,
+    };
+    if (current.revision === 0) delete revert.previous;
+    await writeControlState(kafka, config.control, revert);
+    out(`${model}: refused by a worker; revision ${revert.revision} restores ${describe(revert)}`);
+    return 1;
   } finally {
     await admin.disconnect();
   }
@@ -163,7 +184,7 @@ function list(config: PipelineConfig, states: Map<string, ModelState>): number {
     const state = states.get(m.name);
     out(`${m.name}`);
     out(
-      `  serving:  ${state ? describe(state) : `active ${m.version} (pipeline config; no control record yet)`}`,
+      `  desired:  ${state ? describe(state) : `active ${m.version} (pipeline config; no control record yet)`}`,
     );
     if (state) {
       const when = new Date(state.updatedAt).toISOString();
@@ -197,11 +218,11 @@ async function printApplies(
   state: ModelState,
   from: Map<number, string>,
   waitMs: number,
-): Promise<number> {
+): Promise<string[]> {
   const topic = config.control.auditTopic;
   const groupId = `aimass-cli-watch-${process.pid}-${Date.now()}`;
   const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-  let failures = 0;
+  const refusals: string[] = [];
   let seen = 0;
   await consumer.connect();
   try {
@@ -212,7 +233,7 @@ async function printApplies(
         const rec = JSON.parse(message.value?.toString() ?? "{}") as AuditRecord;
         if (rec.type !== "apply" || rec.model !== state.model || rec.revision !== state.revision) return;
         seen++;
-        if (!rec.ok) failures++;
+        if (!rec.ok) refusals.push(`worker ${rec.worker}: ${rec.error ?? "refused"}`);
         const serving = [
           `active ${rec.serving.active}`,
           rec.serving.canary && `canary ${rec.serving.canary}`,
@@ -233,5 +254,5 @@ async function printApplies(
     await admin.deleteGroups([groupId]).catch(() => undefined);
   }
   if (seen === 0) out("  no worker reported within the wait (are workers running?)");
-  return failures > 0 ? 1 : 0;
+  return refusals;
 }

@@ -13,6 +13,8 @@ export interface ControlListenerOptions {
   admin: Admin;
   topic: string;
   auditTopic: string;
+  /** Where shadow predictions go; a shadow is not started while it does not exist. */
+  shadowTopic: string;
   groupId: string;
   worker: string;
   registry: ModelRegistry;
@@ -90,9 +92,19 @@ export class ControlListener {
     this.chain = this.chain.then(() => this.applyOne(state)).catch(() => undefined);
   }
 
-  private async applyOne(state: ModelState): Promise<void> {
+  private async applyOne(desired: ModelState): Promise<void> {
+    let state = desired;
     if (!this.o.registry.models.includes(state.model)) return; // another pipeline's model
-    const result = await this.o.registry.apply(state);
+    // A shadow writes to its own topic inside every transaction: without that topic, refuse
+    // the shadow part (the rest of the state applies) rather than stall the primary output.
+    let refusedShadow: string | undefined;
+    if (state.shadow && !(await this.o.admin.listTopics()).includes(this.o.shadowTopic)) {
+      refusedShadow = `shadow topic ${this.o.shadowTopic} does not exist (create it with \`aimass topics create\`); shadow not started`;
+      const { shadow: _skip, ...rest } = state;
+      state = rest;
+    }
+    const applied = await this.o.registry.apply(state);
+    const result = refusedShadow ? { ...applied, ok: false, error: refusedShadow } : applied;
     if (result.replay) return; // re-delivered after this listener's own rejoin: already reported
     const record: AuditRecord = {
       type: "apply",

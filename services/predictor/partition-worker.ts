@@ -275,6 +275,11 @@ export class PartitionWorker {
         // failed commit re-sends the same prepared messages in a new transaction.
         if (!(isAimassError(err) && err.code === "KAFKA_TRANSIENT" && err.details.stage === "commit")) {
           head.prepared = undefined;
+        } else {
+          // A shadow version must never hold up the primary output: if a transaction that
+          // carried shadow records failed (missing shadow topic, no ACL…), retry without them.
+          const dropped = this.dropShadow();
+          if (dropped > 0) this.log.warn("dropped shadow predictions from a failed transaction", { dropped });
         }
         // Retrying is the only lossless option; after a few attempts say so loudly, with the
         // Kafka error type, because some causes (a record over max.message.bytes, ACLs) need
@@ -291,6 +296,19 @@ export class PartitionWorker {
         backoff = Math.min(backoff * 2, this.o.retryMaxMs);
       }
     }
+  }
+
+  /** Removes shadow records from every prepared chunk; returns how many. */
+  private dropShadow(): number {
+    let dropped = 0;
+    for (const chunk of this.queue) {
+      if (chunk.result && chunk.result.shadow.length > 0) {
+        dropped += chunk.result.shadow.length;
+        chunk.result.shadowFailures += chunk.result.shadow.length;
+        chunk.result.shadow = [];
+      }
+    }
+    return dropped;
   }
 
   private async commit(group: Chunk[], prepared: ProcessedChunk[]): Promise<void> {

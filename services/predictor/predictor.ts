@@ -173,6 +173,7 @@ export class Predictor {
         admin: this.admin,
         topic: config.control.topic,
         auditTopic: config.control.auditTopic,
+        shadowTopic: config.output.shadowTopic,
         groupId: `${config.pipeline.groupId}.control.${instanceId}`,
         worker: instanceId,
         registry: this.registry,
