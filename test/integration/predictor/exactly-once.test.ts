@@ -151,3 +151,24 @@ test(
     await b.waitFor(JOINED);
   },
 );
+
+test(
+  "a model that does not match its tensor mapping stops the worker before it joins the group",
+  { timeout: 120_000 },
+  async (t) => {
+    const f = await fixture(t);
+    const raw = shopPipeline(f) as { models: Array<{ inputs: Array<{ columns: unknown[] }> }> };
+    // Seven columns for a model whose input is [batch, 8].
+    raw.models[0]?.inputs[0]?.columns.pop();
+    const config = writeConfig(t, raw);
+    const worker = startPredictor(t, config, "mismatch");
+    const exit = await worker.exited;
+    assert.equal(exit.code, 1, worker.log.slice(-2000));
+    assert.match(worker.log, /MODEL_SIGNATURE_MISMATCH/);
+    assert.match(worker.log, /features/);
+    assert.doesNotMatch(worker.log, /partitions assigned/);
+    const admin = await connectedAdmin(t);
+    const { groups } = await admin.describeGroups([f.group]);
+    assert.equal(groups[0]?.members.length ?? 0, 0, "the worker never joined the consumer group");
+  },
+);
