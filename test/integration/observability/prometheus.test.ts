@@ -20,6 +20,7 @@ import { connectedAdmin, defer, tempTopic, testKafka, uniqueName } from "../../h
 import { shopPipeline, writeConfig, type TopicsFixture } from "../../helpers/predictor-process.js";
 import { REPO } from "../../../load-tests/lib/predictor-process.js";
 import { produceEvents } from "../../../load-tests/produce-events.js";
+import { produceFeatures } from "../../../load-tests/produce-features.js";
 
 const PROMETHEUS = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
 const PROMTOOL = process.env.PROMTOOL_BIN ?? "/usr/bin/promtool";
@@ -482,8 +483,33 @@ test(
       dlq: await tempTopic(t, admin, "obs-dlq", 6),
       group: uniqueName("obs-group"),
     };
-    const config = writeConfig(t, shopPipeline(f));
-    const [portA, portB, portProm] = [await freePort(), await freePort(), await freePort()];
+    // The shop example's model version 3 reads online features: the predictors look them up
+    // and a feature-writer keeps them fresh, so the feature-store dashboard has data too.
+    const updates = await tempTopic(t, admin, "obs-features", 3);
+    const featuresDlq = await tempTopic(t, admin, "obs-features-dlq", 3);
+    const keyPrefix = uniqueName("aimass-obs");
+    const example = parseYaml(readFileSync(join(REPO, "examples/shop/pipeline.yaml"), "utf8")) as {
+      features: Record<string, unknown>;
+    };
+    const config = writeConfig(t, {
+      ...shopPipeline(f),
+      modelRepository: join(REPO, "models"),
+      models: [{ name: "shop-propensity", version: "3" }],
+      routing: { field: "type", default: "shop-propensity" },
+      control: { topic: `${f.group}.control`, auditTopic: `${f.group}.control.audit` },
+      features: {
+        ...example.features,
+        keyPrefix,
+        updates: { topic: updates, partitions: 3 },
+        dlq: { topic: featuresDlq, partitions: 3 },
+      },
+    });
+    const [portA, portB, portW, portProm] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
 
     const dir = mkdtempSync(join(tmpdir(), "aimass-prometheus-"));
     defer(t, () => rmSync(dir, { recursive: true, force: true }));
@@ -491,13 +517,20 @@ test(
       global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
       rule_files: [RULES],
       scrape_configs: [
-        { job_name: "aimass", static_configs: [{ targets: [`127.0.0.1:${portA}`, `127.0.0.1:${portB}`] }] },
+        {
+          job_name: "aimass",
+          static_configs: [{ targets: [`127.0.0.1:${portA}`, `127.0.0.1:${portB}`, `127.0.0.1:${portW}`] }],
+        },
       ],
     };
     writeFileSync(join(dir, "prometheus.yml"), JSON.stringify(promConfig, null, 2));
 
     const a = startWorker(t, config, "A", portA);
     const b = startWorker(t, config, "B", portB);
+    startProcess(t, "W", process.execPath, [
+      ...[join(REPO, "bin/aimass.js"), "features", "--config", config, "--metrics-port", String(portW)],
+    ]);
+    await produceFeatures(["--topic", updates, "--users", "1000", "--items", "500"]);
     const base = `http://127.0.0.1:${portProm}`;
     const prometheus = startProcess(t, "prometheus", PROMETHEUS, [
       `--config.file=${join(dir, "prometheus.yml")}`,
