@@ -18,7 +18,7 @@ import { createKafka } from "../services/common/kafka/client.js";
 import { sendOffsetsRetrying } from "../services/common/kafka/transactions.js";
 import { createLogger } from "../services/common/logger.js";
 import { REPO } from "./lib/predictor-process.js";
-import { producePayloads } from "./produce-payloads.js";
+import { produceEvents } from "./produce-events.js";
 
 const specs: OptionSpec[] = [
   { name: "events", type: "number", description: "events to drain (default 20000)" },
@@ -160,7 +160,7 @@ export async function benchPassthrough(
     waitForLeaders: true,
   });
   try {
-    const p = await producePayloads(["--topic", f.input, "--count", String(events), "--run-id", `${id}-t`]);
+    const p = await produceEvents(["--topic", f.input, "--count", String(events), "--run-id", `${id}-t`]);
     const reading = readOutput(f.output, p.runId, events, 300_000);
     const child = spawn(
       process.execPath,

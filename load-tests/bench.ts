@@ -18,7 +18,7 @@ import { resolveVersion } from "../services/common/models/repository.js";
 import { benchInference, inferenceTable, type InferenceRow } from "./bench-inference.js";
 import { benchPassthrough, type PassthroughResult } from "./bench-passthrough.js";
 import { PredictorProcess, REPO } from "./lib/predictor-process.js";
-import { producePayloads } from "./produce-payloads.js";
+import { produceEvents } from "./produce-events.js";
 import { readPredictions } from "./read-predictions.js";
 
 const specs: OptionSpec[] = [
@@ -108,7 +108,7 @@ async function mlpPipelineRun(batch: number, events: number): Promise<PipelineRo
   writeFileSync(configPath, JSON.stringify(config));
   let worker: PredictorProcess | undefined;
   try {
-    const p = await producePayloads([
+    const p = await produceEvents([
       "--payload",
       "bench-mlp",
       "--topic",

@@ -24,6 +24,7 @@ import { avroCodec, jsonCodec, type ValueCodec } from "../common/serde/codec.js"
 import { FeatureStore } from "../common/features/store.js";
 import { dlqMessage, type DlqStage, type SourceRecord } from "../predictor/dlq.js";
 import { decodeUpdate, type ValidUpdate } from "./update.js";
+import { closeAll, exceedsGrace, sleep } from "../common/lifecycle.js";
 
 export type FeatureWriterState = "starting" | "running" | "draining" | "stopped" | "failed";
 
@@ -411,20 +412,15 @@ export class FeatureWriter {
     // The chunk under way may retry Redis for half the grace time; the rest is for
     // committing, leaving the group and closing.
     const giveUp = setTimeout(() => this.stopController.abort(), graceMs / 2);
-    let timer: NodeJS.Timeout | undefined;
     const consumer = this.consumer;
-    const timedOut = await Promise.race([
+    const timedOut = await exceedsGrace(
       (async () => {
         await Promise.allSettled([...this.inBatch]);
         // Leaving the group hands the partitions over at once instead of after a session timeout.
-        await consumer?.disconnect().catch((err: unknown) => {
-          this.log.warn("closing consumer failed", { error: errorMessage(err) });
-        });
-        return false;
+        await closeAll(this.log, [["consumer", consumer && (() => consumer.disconnect())]]);
       })(),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
-    ]);
-    clearTimeout(timer);
+      graceMs,
+    );
     clearTimeout(giveUp);
     this.stopController.abort();
     if (timedOut) {
@@ -441,29 +437,11 @@ export class FeatureWriter {
   }
 
   private async closeResources(what: { consumer: boolean } = { consumer: true }): Promise<void> {
-    const quietly = async (name: string, fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (err) {
-        this.log.warn(`closing ${name} failed`, { error: errorMessage(err) });
-      }
-    };
     const { consumer, producer, store } = this;
-    if (what.consumer && consumer) await quietly("consumer", () => consumer.disconnect());
-    if (producer) await quietly("producer", () => producer.disconnect());
-    if (store) await quietly("redis", () => store.close());
+    await closeAll(this.log, [
+      ["consumer", what.consumer && consumer ? () => consumer.disconnect() : undefined],
+      ["producer", producer && (() => producer.disconnect())],
+      ["redis", store && (() => store.close())],
+    ]);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -13,6 +13,7 @@ import { AimassError, errorMessage, isAimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { isFenced, kafkaErrorType, sendOffsetsRetrying } from "../common/kafka/transactions.js";
 import type { SourceRecord } from "./dlq.js";
+import { sleep } from "../common/lifecycle.js";
 import type { ProcessedChunk, RecordProcessor } from "./record-processor.js";
 
 export type PartitionState = "starting" | "running" | "stopping" | "stopped" | "fenced";
@@ -58,12 +59,6 @@ interface Chunk {
   /** Set once `prepared` has resolved, so a commit can take ready chunks without waiting. */
   result?: ProcessedChunk;
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-  });
 
 export class PartitionWorker {
   private stateValue: PartitionState = "starting";

@@ -24,6 +24,7 @@ import { PartitionWorker } from "./partition-worker.js";
 import { PredictorMetrics } from "./metrics.js";
 import type { SourceRecord } from "./dlq.js";
 import { noopTracer, type BatchTracer } from "../common/tracing.js";
+import { closeAll, exceedsGrace } from "../common/lifecycle.js";
 
 /** How often consumer lag is re-read from the broker (between commits too). */
 const LAG_REFRESH_MS = 5_000;
@@ -436,12 +437,7 @@ export class Predictor {
     if (this.consumer) this.setFetching(false);
     this.registry?.flush();
     const workers = [...this.workers.values()];
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.all(workers.map((w) => w.stop("drain"))).then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
-    ]);
-    clearTimeout(timer);
+    const timedOut = await exceedsGrace(Promise.all(workers.map((w) => w.stop("drain"))), graceMs);
     if (timedOut) {
       this.log.error("shutdown grace time exceeded: aborting in-flight transactions", {
         graceMs,
@@ -457,18 +453,14 @@ export class Predictor {
   }
 
   private async closeResources(): Promise<void> {
-    const quietly = async (what: string, fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (err) {
-        this.log.warn(`closing ${what} failed`, { error: errorMessage(err) });
-      }
-    };
-    // Leaving the group hands our partitions over at once instead of after a session timeout.
-    if (this.consumer) await quietly("consumer", () => this.consumer.disconnect());
-    if (this.control) await quietly("control listener", () => (this.control as ControlListener).stop());
-    if (this.admin) await quietly("admin", () => this.admin.disconnect());
-    if (this.registry) await quietly("models", () => this.registry.close());
-    if (this.featureStore) await quietly("feature store", () => (this.featureStore as FeatureStore).close());
+    const { consumer, control, admin, registry, featureStore } = this;
+    // Leaving the group first hands our partitions over at once instead of after a session timeout.
+    await closeAll(this.log, [
+      ["consumer", consumer && (() => consumer.disconnect())],
+      ["control listener", control && (() => control.stop())],
+      ["admin", admin && (() => admin.disconnect())],
+      ["models", registry && (() => registry.close())],
+      ["feature store", featureStore && (() => featureStore.close())],
+    ]);
   }
 }

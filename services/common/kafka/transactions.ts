@@ -2,6 +2,7 @@
 // errors once (fenced → this worker lost the partition; anything else → abort and retry).
 import type { Transaction, TopicOffsets } from "kafkajs";
 import { AimassError, errorMessage } from "../errors.js";
+import { sleep } from "../lifecycle.js";
 
 /** Errors that mean another producer with our transactional id took over: we are a zombie. */
 const FENCED = new Set([
@@ -25,8 +26,6 @@ export function isFenced(err: unknown): boolean {
   const type = kafkaErrorType(err);
   return (type !== undefined && FENCED.has(type)) || /fenced|INVALID_PRODUCER_EPOCH/i.test(errorMessage(err));
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * `Transaction.sendOffsets` that survives CONCURRENT_TRANSACTIONS: kafkajs does not retry

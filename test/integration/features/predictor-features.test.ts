@@ -34,7 +34,7 @@ import {
 } from "../../helpers/stack.js";
 import { readTopic, type ReadRecord } from "../../helpers/kafka-read.js";
 import { startPredictor, writeConfig } from "../../helpers/predictor-process.js";
-import { assertExactlyOnce, assertPerKeyOrder, parsePredictions } from "../../helpers/exactly-once.js";
+import { assertRunExactlyOnce } from "../../helpers/exactly-once.js";
 import { repoPath } from "../../helpers/pipeline.js";
 import { freePort, OwnRedis } from "../../helpers/redis-server.js";
 
@@ -358,16 +358,7 @@ test(
     await own.restart();
     await producing;
 
-    const records = await readTopic(t, testKafka(), f.output, {
-      until: (r) => r.length >= count,
-      timeoutMs: 90_000,
-      lingerMs: 3_000,
-    });
-    const predictions = parsePredictions(records);
-    const ids = Array.from({ length: count }, (_, i) => `${runId}-${i}`);
-    assertExactlyOnce(predictions, ids);
-    assertPerKeyOrder(predictions);
-    assert.equal(predictions.length, count);
+    const records = await assertRunExactlyOnce(t, f.output, runId, count, 90_000);
     // onUnavailable "fail": nothing was served without its features (the data survived the
     // SIGTERM), and nothing was flagged as a fallback.
     const withoutFeatures = records.filter((r) => {

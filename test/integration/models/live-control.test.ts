@@ -8,10 +8,9 @@ import { spawn } from "node:child_process";
 import { connectedAdmin, defer, testKafka, uniqueName } from "../../helpers/stack.js";
 import { readTopic, type ReadRecord } from "../../helpers/kafka-read.js";
 import { startPredictor, type PredictorProcess } from "../../helpers/predictor-process.js";
-import { assertExactlyOnce, parsePredictions } from "../../helpers/exactly-once.js";
+import { assertExactlyOnce, parsePredictions, produceRun } from "../../helpers/exactly-once.js";
 import { repoRoot } from "../../helpers/pipeline.js";
 import { liveControlPipeline, SHOP_MODEL, tempModelRepo, type LiveControlPipeline } from "../../helpers/model-repo.js";
-import { produceEvents } from "../../../load-tests/produce-events.js";
 import { inCanary, parseModelState, type AuditRecord } from "../../../services/common/control/state.js";
 
 const JOINED = /"msg":"partitions assigned"[^\n]*"partitions":\[\d/;
@@ -108,20 +107,6 @@ async function readAudit(t: Parameters<typeof readTopic>[0], p: LiveControlPipel
   return records.map((r) => JSON.parse(r.value?.toString() ?? "null") as AuditRecord);
 }
 
-function produce(topic: string, count: number, rate: number, runId: string, batch = 100) {
-  return produceEvents([
-    "--topic",
-    topic,
-    "--count",
-    String(count),
-    "--rate",
-    String(rate),
-    "--run-id",
-    runId,
-    "--batch",
-    String(batch),
-  ]);
-}
 
 const idsOf = (runId: string, count: number) => Array.from({ length: count }, (_, i) => `${runId}-${i}`);
 const versionsOf = (ps: Prediction[]) => [...new Set(ps.map((p) => p.model.version))].sort();
@@ -146,7 +131,7 @@ test(
     const count = 14_000;
     const rate = 1_000;
     // Small batches keep the input smooth at 250 ms resolution.
-    const producing = produce(p.input, count, rate, runId, 25);
+    const producing = produceRun(p.input, count, rate, runId, 25);
     await sleep(4_000);
     const cliStartedAt = Date.now();
     const cli = await models("deploy", p, [
@@ -284,7 +269,7 @@ test(
     await w.waitFor(/model change refused/, 5_000);
 
     const runId = uniqueName("corrupt");
-    await produce(p.input, 1_000, 0, runId);
+    await produceRun(p.input, 1_000, 0, runId);
     const ps = predictions(await readPredictions(t, p.output, 1_000));
     assertExactlyOnce(ps, idsOf(runId, 1_000));
     assert.deepEqual(versionsOf(ps), ["1"]);
@@ -375,7 +360,7 @@ test("shadow outputs appear only on the shadow topic", { timeout: 120_000 }, asy
   assertApplied(on, [w]);
   assert.match(on.stdout, /now active 1, shadow 2/);
   const run1 = uniqueName("shadow-on");
-  await produce(p.input, 2_000, 0, run1);
+  await produceRun(p.input, 2_000, 0, run1);
   const out1 = predictions(await readPredictions(t, p.output, 2_000));
   assertExactlyOnce(out1, idsOf(run1, 2_000));
   assert.deepEqual(versionsOf(out1), ["1"]);
@@ -389,7 +374,7 @@ test("shadow outputs appear only on the shadow topic", { timeout: 120_000 }, asy
   assertApplied(off, [w]);
   assert.match(off.stdout, /now active 1\s*$/m);
   const run2 = uniqueName("shadow-off");
-  await produce(p.input, 1_000, 0, run2);
+  await produceRun(p.input, 1_000, 0, run2);
   const out2 = predictions(await readPredictions(t, p.output, 3_000)).filter((x) => x.eventId.startsWith(run2));
   assertExactlyOnce(out2, idsOf(run2, 1_000));
   assert.deepEqual(versionsOf(out2), ["1"]);
@@ -408,7 +393,7 @@ test("rollback returns to the previous version", { timeout: 120_000 }, async (t)
   const deploy = await models("deploy", p, ["--model", SHOP_MODEL, "--version", "2", "--wait-ms", "3000"]);
   assertApplied(deploy, [w]);
   const runA = uniqueName("rb-a");
-  await produce(p.input, 1_000, 0, runA);
+  await produceRun(p.input, 1_000, 0, runA);
   const a = predictions(await readPredictions(t, p.output, 1_000, 500));
   assertExactlyOnce(a, idsOf(runA, 1_000));
   assert.deepEqual(versionsOf(a), ["2"]);
@@ -420,7 +405,7 @@ test("rollback returns to the previous version", { timeout: 120_000 }, async (t)
   assert.match(rollback.stdout, /revision 2 written/);
   assert.match(rollback.stdout, /now active 1/);
   const runB = uniqueName("rb-b");
-  await produce(p.input, 1_000, 0, runB);
+  await produceRun(p.input, 1_000, 0, runB);
   const all = predictions(await readPredictions(t, p.output, 2_000));
   const b = all.filter((x) => x.eventId.startsWith(runB));
   assertExactlyOnce(b, idsOf(runB, 1_000));

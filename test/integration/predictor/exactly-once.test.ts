@@ -3,16 +3,14 @@
 // prediction per input id, none missing, per-key order kept.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { connectedAdmin, tempTopic, testKafka, uniqueName } from "../../helpers/stack.js";
-import { readTopic } from "../../helpers/kafka-read.js";
+import { connectedAdmin, tempTopic, uniqueName } from "../../helpers/stack.js";
 import {
   shopPipeline,
   startPredictor,
   writeConfig,
   type TopicsFixture,
 } from "../../helpers/predictor-process.js";
-import { assertExactlyOnce, assertPerKeyOrder, parsePredictions } from "../../helpers/exactly-once.js";
-import { produceEvents } from "../../../load-tests/produce-events.js";
+import { assertRunExactlyOnce, produceRun } from "../../helpers/exactly-once.js";
 
 const JOINED = /"msg":"partitions assigned"[^\n]*"partitions":\[\d/;
 
@@ -24,34 +22,6 @@ async function fixture(t: TestContext): Promise<TopicsFixture> {
     dlq: await tempTopic(t, admin, "eo-dlq", 6),
     group: uniqueName("eo-group"),
   };
-}
-
-function produce(topic: string, count: number, rate: number, runId: string) {
-  return produceEvents([
-    "--topic",
-    topic,
-    "--count",
-    String(count),
-    "--rate",
-    String(rate),
-    "--run-id",
-    runId,
-    "--batch",
-    "100",
-  ]);
-}
-
-async function verify(t: TestContext, f: TopicsFixture, runId: string, count: number) {
-  const records = await readTopic(t, testKafka(), f.output, {
-    until: (r) => r.length >= count,
-    timeoutMs: 180_000,
-    lingerMs: 3_000,
-  });
-  const predictions = parsePredictions(records);
-  const ids = Array.from({ length: count }, (_, i) => `${runId}-${i}`);
-  assertExactlyOnce(predictions, ids);
-  assertPerKeyOrder(predictions);
-  assert.equal(predictions.length, count);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,14 +38,14 @@ test(
 
     const runId = uniqueName("kill");
     const count = Number(process.env.EO_COUNT ?? 20_000);
-    const producing = produce(f.input, count, 2_500, runId);
+    const producing = produceRun(f.input, count, 2_500, runId);
     await sleep(3_000);
     a.signal("SIGKILL");
     assert.equal((await a.exited).signal, "SIGKILL");
     await sleep(1_500);
     const a2 = startPredictor(t, config, "A2");
     await producing;
-    await verify(t, f, runId, count);
+    await assertRunExactlyOnce(t, f.output, runId, count);
     await a2.waitFor(JOINED);
   },
 );
@@ -93,7 +63,7 @@ test(
 
     const runId = uniqueName("zombie");
     const count = 12_000;
-    const producing = produce(f.input, count, 1_500, runId);
+    const producing = produceRun(f.input, count, 1_500, runId);
     await sleep(2_500);
     zombie.signal("SIGSTOP");
     // Past the 6 s session timeout: the group moves the zombie's partitions to `other`,
@@ -101,7 +71,7 @@ test(
     await sleep(10_000);
     zombie.signal("SIGCONT");
     await producing;
-    await verify(t, f, runId, count);
+    await assertRunExactlyOnce(t, f.output, runId, count);
     // The zombie learned it was replaced: its producer was fenced, or the coordinator had
     // dropped it from the group (the deterministic fencing proof is in fencing.test.ts).
     await zombie.waitFor(/fenced|not aware of this member/i, 30_000);
@@ -118,12 +88,12 @@ test(
     await a.waitFor(JOINED);
     const runId = uniqueName("scale");
     const count = 15_000;
-    const producing = produce(f.input, count, 2_500, runId);
+    const producing = produceRun(f.input, count, 2_500, runId);
     await sleep(2_500);
     const b = startPredictor(t, config, "B");
     await b.waitFor(JOINED);
     await producing;
-    await verify(t, f, runId, count);
+    await assertRunExactlyOnce(t, f.output, runId, count);
     // Both members ended up with partitions after the join.
     assert.match(b.log, JOINED);
   },
@@ -139,7 +109,7 @@ test(
     await a.waitFor(JOINED);
     const runId = uniqueName("term");
     const count = 10_000;
-    const producing = produce(f.input, count, 2_500, runId);
+    const producing = produceRun(f.input, count, 2_500, runId);
     await sleep(2_000);
     a.signal("SIGTERM");
     const exit = await a.exited;
@@ -147,7 +117,7 @@ test(
     assert.match(a.log, /"msg":"predictor stopped"[^\n]*"clean":true/);
     const b = startPredictor(t, config, "B");
     await producing;
-    await verify(t, f, runId, count);
+    await assertRunExactlyOnce(t, f.output, runId, count);
     await b.waitFor(JOINED);
   },
 );

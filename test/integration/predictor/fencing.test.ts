@@ -1,7 +1,7 @@
 // Zombie fencing, deterministically: a partition worker holding a prepared chunk is
 // replaced by a new owner with the same transactional id; when the old one finally tries
 // to commit, the broker refuses it, and the output holds exactly one copy of each record.
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { connectedAdmin, tempTopic, testKafka, testLogger, uniqueName } from "../../helpers/stack.js";
 import { readTopic } from "../../helpers/kafka-read.js";
@@ -40,36 +40,41 @@ function records(topic: string, from: number, n: number): SourceRecord[] {
   }));
 }
 
+/** One input and one output topic, a group and a transactional id, and the worker options on them. */
+async function fixture(t: TestContext, prefix: string) {
+  const kafka = testKafka();
+  const admin = await connectedAdmin(t, kafka);
+  const input = await tempTopic(t, admin, `${prefix}-in`);
+  const output = await tempTopic(t, admin, `${prefix}-out`);
+  const groupId = uniqueName(`${prefix}-group`);
+  const base = {
+    kafka,
+    topic: input,
+    partition: 0,
+    groupId,
+    transactionalId: uniqueName(`${prefix}-txn`),
+    outputTopic: output,
+    dlqTopic: output,
+    transactionTimeoutMs: 30_000,
+    maxRecordsPerTransaction: 1_000,
+    retryInitialMs: 50,
+    retryMaxMs: 500,
+    logger: testLogger,
+    fetchCommittedOffset: async () => {
+      const [entry] = await admin.fetchOffsets({ groupId, topics: [input] });
+      const o = entry?.partitions[0]?.offset;
+      return o === undefined || o === "-1" ? undefined : BigInt(o);
+    },
+    onInFlight: () => undefined,
+  } satisfies Partial<PartitionWorkerOptions>;
+  return { kafka, admin, input, output, groupId, base };
+}
+
 test(
   "a zombie's late commit is refused after a new owner takes its transactional id",
   { timeout: 120_000 },
   async (t) => {
-    const kafka = testKafka();
-    const admin = await connectedAdmin(t, kafka);
-    const input = await tempTopic(t, admin, "fence-in");
-    const output = await tempTopic(t, admin, "fence-out");
-    const groupId = uniqueName("fence-group");
-    const transactionalId = uniqueName("fence-txn");
-    const base = {
-      kafka,
-      topic: input,
-      partition: 0,
-      groupId,
-      transactionalId,
-      outputTopic: output,
-      dlqTopic: output,
-      transactionTimeoutMs: 30_000,
-      maxRecordsPerTransaction: 1_000,
-      retryInitialMs: 50,
-      retryMaxMs: 500,
-      logger: testLogger,
-      fetchCommittedOffset: async () => {
-        const [entry] = await admin.fetchOffsets({ groupId, topics: [input] });
-        const o = entry?.partitions[0]?.offset;
-        return o === undefined || o === "-1" ? undefined : BigInt(o);
-      },
-      onInFlight: () => undefined,
-    } satisfies Partial<PartitionWorkerOptions>;
+    const { kafka, admin, input, output, groupId, base } = await fixture(t, "fence");
 
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -121,32 +126,10 @@ test(
   "a new owner skips records its predecessor committed after the fetch position was read",
   { timeout: 120_000 },
   async (t) => {
-    const kafka = testKafka();
-    const admin = await connectedAdmin(t, kafka);
-    const input = await tempTopic(t, admin, "floor-in");
-    const output = await tempTopic(t, admin, "floor-out");
-    const groupId = uniqueName("floor-group");
-    const transactionalId = uniqueName("floor-txn");
+    const { kafka, input, output, base } = await fixture(t, "floor");
     const common = {
-      kafka,
-      topic: input,
-      partition: 0,
-      groupId,
-      transactionalId,
-      outputTopic: output,
-      dlqTopic: output,
-      transactionTimeoutMs: 30_000,
-      maxRecordsPerTransaction: 1_000,
-      retryInitialMs: 50,
-      retryMaxMs: 500,
-      logger: testLogger,
+      ...base,
       processor: echoProcessor(),
-      fetchCommittedOffset: async () => {
-        const [entry] = await admin.fetchOffsets({ groupId, topics: [input] });
-        const o = entry?.partitions[0]?.offset;
-        return o === undefined || o === "-1" ? undefined : BigInt(o);
-      },
-      onInFlight: () => undefined,
       onFenced: () => undefined,
     } satisfies PartitionWorkerOptions;
 
