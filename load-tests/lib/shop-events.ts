@@ -1,5 +1,7 @@
 // Deterministic shop events for the example pipeline: a seeded PRNG, users with a skewed
 // activity distribution, a view → cart → purchase funnel. Same seed, same events.
+// `pickUser` replaces the built-in skew with another user distribution (see keys.ts); the
+// other fields stay the same sequence for a seed.
 
 export interface ShopEvent {
   id: string;
@@ -29,13 +31,17 @@ export interface ShopEventOptions {
   items: number;
   /** Prefix for event ids, so runs do not collide. */
   runId: string;
+  /** The next user index in [0, users); default: squared-uniform skew towards low ids. */
+  pickUser?: () => number;
 }
 
 export function* shopEvents(options: ShopEventOptions): Generator<ShopEvent> {
   const rand = prng(options.seed);
   for (let i = 0; ; i++) {
-    // Squaring skews activity towards low user ids (a few heavy users, a long tail).
-    const user = Math.floor(rand() ** 2 * options.users);
+    // Squaring skews activity towards low user ids (a few heavy users, a long tail). The draw
+    // is made even when `pickUser` decides, so the rest of the sequence does not shift.
+    const skewed = Math.floor(rand() ** 2 * options.users);
+    const user = options.pickUser ? options.pickUser() : skewed;
     const item = Math.floor(rand() * options.items);
     const r = rand();
     const type = r < 0.75 ? "view" : r < 0.93 ? "cart" : "purchase";
