@@ -15,7 +15,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["bin/**/*.js", "*.js"],
+    files: ["bin/**/*.js", "*.js", "patches/**/*.mjs"],
     languageOptions: { globals: { process: "readonly", console: "readonly", setTimeout: "readonly" } },
   },
 );

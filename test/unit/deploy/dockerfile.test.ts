@@ -137,6 +137,8 @@ function runStep(step: string, cwd: string, env: Record<string, string>): void {
   if (words[0] === "npm" && words[1] === "ci") {
     // From the local npm cache (npm ci ran for this checkout), never the network if avoidable.
     run("npm", [...words.slice(1), "--prefer-offline"]);
+  } else if (words[0] === "node" && words[1]?.startsWith("patches/")) {
+    run(process.execPath, words.slice(1));
   } else if (words[0] === "npx" && words[1] === "tsc") {
     run(join(REPO, "node_modules", ".bin", "tsc"), words.slice(2));
   } else if (words[0] === "rm" && words[1] === "-rf") {
@@ -284,12 +286,13 @@ test("Dockerfile.gpu: CUDA 12 runtime base, CUDA provider installed, same user a
   assert.equal(stage(gpu, "node").base, stage(cpu, "build").base, "the same Node build as the CPU image");
   for (const keyword of ["USER", "ENTRYPOINT", "CMD"])
     assert.equal(last(runtime, keyword), last(finalStage(cpu), keyword), keyword);
-  // The application files are the CPU image's.
+  // The application files are the CPU image's (install-time files aside: the GPU image
+  // installs, and patches, node_modules in its deps stage).
   const fromContext = (s: Stage) =>
     copies(s)
       .filter((c) => c.from === undefined || c.from === "build")
       .flatMap((c) => c.sources.map((src) => `${c.from ?? ""}:${src}->${destinationOf(c, src)}`))
-      .filter((x) => !/:(\/app\/)?(package\.json|package-lock\.json|\.npmrc)->/.test(x))
+      .filter((x) => !/:(\/app\/)?(package\.json|package-lock\.json|\.npmrc|patches)->/.test(x))
       .sort();
   assert.deepEqual(fromContext(runtime), fromContext(finalStage(cpu)));
   const steps = (s: Stage) => s.instructions.map((i) => `${i.keyword} ${i.args}`);
