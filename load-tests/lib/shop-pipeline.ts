@@ -13,12 +13,16 @@ export interface TopicsFixture {
 /** A shop pipeline config (raw object) on the given topics, with test-friendly timeouts. */
 export function shopPipeline(
   f: TopicsFixture,
-  overrides: { maxBatchSize?: number; maxDelayMs?: number } = {},
+  overrides: { maxBatchSize?: number; maxDelayMs?: number; lineageHeaders?: boolean } = {},
 ): object {
   return {
     pipeline: { name: "test", groupId: f.group },
     input: { topic: f.input, partitions: 6 },
-    output: { topic: f.output, partitions: 6 },
+    output: {
+      topic: f.output,
+      partitions: 6,
+      ...(overrides.lineageHeaders === undefined ? {} : { lineageHeaders: overrides.lineageHeaders }),
+    },
     dlq: { topic: f.dlq, partitions: 6 },
     routing: { field: "type", routes: { view: "shop", cart: "shop", purchase: "shop" } },
     models: [

@@ -124,7 +124,7 @@ export class RecordProcessor {
       }
       try {
         const value = await this.encode(step.event, step.model, outcome.value, step.enrichment);
-        const headers = outputHeaders(record, step.model, span.headersFor(i));
+        const headers = this.outputHeaders(record, step.model, span.headersFor(i));
         if (step.enrichment?.fallback) headers["aimass.features.fallback"] = "1";
         out.predictions.push({ key: record.key, value, headers });
       } catch (error) {
@@ -182,7 +182,7 @@ export class RecordProcessor {
       out.shadow.push({
         key: record.key,
         value,
-        headers: { ...outputHeaders(record, shadow.model, {}), "aimass.shadow": "1" },
+        headers: { ...this.outputHeaders(record, shadow.model, {}), "aimass.shadow": "1" },
       });
     } catch {
       out.shadowFailures++;
@@ -277,6 +277,24 @@ export class RecordProcessor {
     return { ...(model !== undefined ? { model } : {}), by, value };
   }
 
+  /**
+   * Input headers pass through (correlation ids, tenant tags); with tracing on, `traceparent`
+   * is replaced by the prediction's own span so the trace continues. aimass adds lineage
+   * unless `output.lineageHeaders` is off.
+   */
+  private outputHeaders(record: SourceRecord, model: ModelRuntime, trace: Record<string, string>): IHeaders {
+    if (!this.deps.config.output.lineageHeaders) return { ...record.headers, ...trace };
+    return {
+      ...record.headers,
+      ...trace,
+      "aimass.model.name": model.info.name,
+      "aimass.model.version": model.info.version,
+      "aimass.source.topic": record.topic,
+      "aimass.source.partition": String(record.partition),
+      "aimass.source.offset": record.offset,
+    };
+  }
+
   private addDlq(
     out: ProcessedChunk,
     record: SourceRecord,
@@ -295,20 +313,4 @@ export class RecordProcessor {
 
 function numberOrNull(v: unknown): number | null {
   return typeof v === "number" && Number.isFinite(v) ? v : null;
-}
-
-/**
- * Input headers pass through (correlation ids, tenant tags); with tracing on, `traceparent`
- * is replaced by the prediction's own span so the trace continues. aimass adds lineage.
- */
-function outputHeaders(record: SourceRecord, model: ModelRuntime, trace: Record<string, string>): IHeaders {
-  return {
-    ...record.headers,
-    ...trace,
-    "aimass.model.name": model.info.name,
-    "aimass.model.version": model.info.version,
-    "aimass.source.topic": record.topic,
-    "aimass.source.partition": String(record.partition),
-    "aimass.source.offset": record.offset,
-  };
 }

@@ -37,6 +37,14 @@ const outputSchema = topicSchema.extend({
   shadowTopic: topicName.optional(),
   /** Avro schema file (.avsc) for predictions; registered under `<topic>-value` by `topics create`. */
   schemaFile: z.string().optional(),
+  /**
+   * Lineage headers on every prediction: `aimass.model.name`, `aimass.model.version`,
+   * `aimass.source.topic`, `aimass.source.partition`, `aimass.source.offset`. The value names
+   * the model either way; input headers and the trace context pass through either way. Off
+   * saves about a third of the bytes written per prediction and the CPU to encode them
+   * (BENCHMARKS.md, "lineage headers"). @default true
+   */
+  lineageHeaders: z.boolean().default(true),
 });
 
 const transformSchema = z.enum(["identity", "log1p", "hourSin", "hourCos", "bool"]);
