@@ -1,11 +1,16 @@
-// The full pipeline's throughput and end-to-end latency for the shop example, per batch
-// size, on this machine:
+// The full pipeline's throughput and end-to-end latency for the shop example, on this machine,
+// over a sweep of maxBatchSize × maxDelayMs × worker processes × variants:
 //   node dist/load-tests/bench-pipeline.js --batch-sizes 1,16,128 --events 20000 --rate 2000
-// For each maxBatchSize: (1) throughput — N events are produced up front, then one
-// predictor process starts and drains them; events/s is N over the time between the first
-// and last prediction a read_committed reader sees; (2) latency — with the worker caught
-// up, events arrive at a fixed rate for a few seconds; latency is event time → visible to
-// the read_committed reader. Results: a table on stdout and JSON in load-tests/results/.
+//   node dist/load-tests/bench-pipeline.js --batch-sizes 16,128,512 --delays 1,5,20 --rate half
+//   node dist/load-tests/bench-pipeline.js --batch-sizes 128 --workers 1,2
+// For each combination: (1) throughput: N events are produced up front, then the predictor
+// process(es) start and drain them; events/s is N over the time between the first and last
+// prediction a read_committed reader sees. With --workers above 1 the workers join the group
+// first (on the empty topic) and the N events are produced after, flat out, so a rebalance
+// never falls inside the window; (2) latency: with the workers caught up, events arrive at a
+// fixed rate (--rate N[,M…], or `half`: half the throughput just measured) for a few seconds;
+// latency is event time → visible to the read_committed reader (HdrHistogram).
+// Results: a table on stdout and JSON in load-tests/results/.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -25,29 +30,76 @@ const specs: OptionSpec[] = [
     type: "string",
     description: "comma list of maxBatchSize values (default 1,16,128)",
   },
-  { name: "max-delay-ms", type: "number", description: "maxDelayMs for every run (default 5)" },
+  { name: "delays", type: "string", description: "comma list of maxDelayMs values (default 5)" },
+  { name: "max-delay-ms", type: "number", description: "same as --delays with one value" },
+  { name: "workers", type: "string", description: "comma list of worker process counts (default 1)" },
   { name: "events", type: "number", description: "events for the throughput phase (default 20000)" },
-  { name: "rate", type: "number", description: "events/s for the latency phase (default 1000)" },
+  {
+    name: "rate",
+    type: "string",
+    description:
+      "comma list of latency phase rates: events/s, or `half` (of the drain throughput) (default 1000)",
+  },
   { name: "latency-seconds", type: "number", description: "length of the latency phase (default 8)" },
   {
     name: "variants",
     type: "string",
     description:
-      "comma list of: plain (no HTTP), scraped (/metrics scraped every second), traced (OTLP export on) (default plain)",
+      "comma list of: plain (no HTTP), scraped (/metrics scraped every second), traced (OTLP export on), nolineage (output.lineageHeaders off) (default plain)",
   },
 ];
 
-type Variant = "plain" | "scraped" | "traced";
+export const VARIANTS = ["plain", "scraped", "traced", "nolineage"] as const;
+export type Variant = (typeof VARIANTS)[number];
 
-interface Row {
+export interface PipelineRow {
   variant: Variant;
   maxBatchSize: number;
+  maxDelayMs: number;
+  workers: number;
   eventsPerSecond: number;
   latencyRate: number;
   p50Ms: number;
   p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
   duplicates: number;
   missing: number;
+}
+
+export interface PipelineRunOptions {
+  maxBatchSize: number;
+  maxDelayMs: number;
+  workers: number;
+  events: number;
+  /** Latency phase rates in events/s, or "half" of the drain throughput just measured; one row each. */
+  rates: Array<number | "half">;
+  seconds: number;
+  variant: Variant;
+}
+
+const ASSIGNED = /"msg":"partitions assigned"[^\n]*"partitions":\[([\d,]*)\]/g;
+
+/** The partitions a worker's last "partitions assigned" log line names. */
+function lastAssignment(log: string): number[] {
+  const all = [...log.matchAll(ASSIGNED)];
+  const last = all[all.length - 1]?.[1];
+  return last ? last.split(",").map(Number) : [];
+}
+
+/** Waits until the workers' latest assignments cover all partitions, each worker holding some. */
+async function groupSettled(workers: PredictorProcess[], partitions: number, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const sets = workers.map((w) => lastAssignment(w.log));
+    const covered = new Set(sets.flat());
+    if (sets.every((s) => s.length > 0) && covered.size === partitions) return;
+    for (const w of workers) {
+      if (w.child.exitCode !== null) throw new Error(`${w.name} exited early:\n${w.log.slice(-2000)}`);
+    }
+    if (Date.now() > deadline) throw new Error(`group did not settle in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** An OTLP/HTTP endpoint that accepts and drops spans: the exporter's full cost, no collector's. */
@@ -71,16 +123,14 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function runOne(
-  b: number,
-  o: { events: number; rate: number; seconds: number; delay: number },
-  variant: Variant = "plain",
-): Promise<Row> {
+/** One pipeline run: drain throughput, then latency at a fixed rate; topics made and deleted here. */
+export async function runPipeline(o: PipelineRunOptions): Promise<PipelineRow[]> {
   const logger = createLogger({ level: "warn" });
   const kafka = createKafka({ brokers: endpointsFromEnv().kafkaBrokers, clientId: "aimass-bench", logger });
   const admin = kafka.admin();
   await admin.connect();
-  const id = `bench-${b}-${Date.now().toString(36)}`;
+  const b = o.maxBatchSize;
+  const id = `bench-${b}-${o.maxDelayMs}-${o.workers}-${Date.now().toString(36)}`;
   const f = { input: `${id}.in`, output: `${id}.out`, dlq: `${id}.dlq`, group: `${id}.group` };
   await admin.createTopics({
     topics: [f.input, f.output, f.dlq].map((topic) => ({ topic, numPartitions: 6, replicationFactor: 1 })),
@@ -89,47 +139,67 @@ async function runOne(
   const dir = join(REPO, ".stack", "bench");
   mkdirSync(dir, { recursive: true });
   const configPath = join(dir, `${id}.json`);
-  writeFileSync(configPath, JSON.stringify(shopPipeline(f, { maxBatchSize: b, maxDelayMs: o.delay })));
-  let worker: PredictorProcess | undefined;
+  writeFileSync(
+    configPath,
+    JSON.stringify(
+      shopPipeline(f, {
+        maxBatchSize: b,
+        maxDelayMs: o.maxDelayMs,
+        ...(o.variant === "nolineage" ? { lineageHeaders: false } : {}),
+      }),
+    ),
+  );
+  const workers: PredictorProcess[] = [];
   let scraper: NodeJS.Timeout | undefined;
   let collector: { url: string; close: () => void } | undefined;
-  try {
-    // Traced runs give every event a traceparent, as an instrumented producer would.
-    const tp = await produceEvents([
+  /** Starts a read_committed reader; `ready` resolves once it has joined, before anything is produced. */
+  const read = (runId: string, count: number, timeoutMs: number, fromEnd = false) => {
+    let ready!: () => void;
+    const joined = new Promise<void>((r) => (ready = r));
+    const done = readPredictions(
+      [
+        "--topic",
+        f.output,
+        "--dlq-topic",
+        f.dlq,
+        "--run-id",
+        runId,
+        "--count",
+        String(count),
+        "--timeout-ms",
+        String(timeoutMs),
+        ...(fromEnd ? ["--from-end"] : []),
+      ],
+      { onReady: ready },
+    );
+    return { done, ready: Promise.race([joined, done.then(() => undefined)]) };
+  };
+  // Traced runs give every event a traceparent, as an instrumented producer would.
+  const produce = (runId: string, count: number, extra: string[] = []) =>
+    produceEvents([
       "--topic",
       f.input,
       "--count",
-      String(o.events),
+      String(count),
       "--run-id",
-      `${id}-t`,
-      ...(variant === "traced" ? ["--traceparent"] : []),
+      runId,
+      ...(o.variant === "traced" ? ["--traceparent"] : []),
+      ...extra,
     ]);
-    const reading = readPredictions([
-      "--topic",
-      f.output,
-      "--dlq-topic",
-      f.dlq,
-      "--run-id",
-      tp.runId,
-      "--count",
-      String(o.events),
-      "--timeout-ms",
-      "300000",
-    ]);
+  try {
     const args: string[] = [];
     const env: Record<string, string> = {};
-    if (variant === "scraped") {
-      const port = await freePort();
-      args.push("--metrics-port", String(port));
-      scraper = setInterval(
-        () =>
+    const ports: number[] = [];
+    if (o.variant === "scraped") {
+      for (let i = 0; i < o.workers; i++) ports.push(await freePort());
+      scraper = setInterval(() => {
+        for (const port of ports)
           void fetch(`http://127.0.0.1:${port}/metrics`).then(
             (r) => r.text(),
             () => "",
-          ),
-        1000,
-      );
-    } else if (variant === "traced") {
+          );
+      }, 1000);
+    } else if (o.variant === "traced") {
       collector = await nullCollector();
       Object.assign(env, {
         OTEL_TRACES_EXPORTER: "otlp",
@@ -137,55 +207,97 @@ async function runOne(
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf",
       });
     }
-    worker = new PredictorProcess(configPath, `bench-${b}-${variant}`, args, env);
-    const t = await reading;
+    const start = (i: number) =>
+      new PredictorProcess(
+        configPath,
+        `bench-${b}-${o.variant}-w${i}`,
+        ports[i] === undefined ? args : [...args, "--metrics-port", String(ports[i])],
+        env,
+      );
+    const runId = `${id}-t`;
+    let t: Awaited<ReturnType<typeof readPredictions>>;
+    if (o.workers === 1) {
+      // Pre-produced backlog, then the worker starts: the drain measures the worker alone.
+      await produce(runId, o.events);
+      const reading = read(runId, o.events, 300_000);
+      await reading.ready;
+      workers.push(start(0));
+      t = await reading.done;
+    } else {
+      for (let i = 0; i < o.workers; i++) workers.push(start(i));
+      await groupSettled(workers, 6);
+      const reading = read(runId, o.events, 300_000);
+      await reading.ready;
+      await produce(runId, o.events);
+      t = await reading.done;
+    }
     const eventsPerSecond = o.events / Math.max(0.001, (t.lastAt - t.firstAt) / 1000);
 
-    const n = Math.round(o.rate * o.seconds);
-    const runId = `${id}-l`;
-    const latencyReading = readPredictions([
-      "--topic",
-      f.output,
-      "--dlq-topic",
-      f.dlq,
-      "--run-id",
-      runId,
-      "--count",
-      String(n),
-      "--timeout-ms",
-      "120000",
-    ]);
-    await produceEvents([
-      "--topic",
-      f.input,
-      "--count",
-      String(n),
-      "--rate",
-      String(o.rate),
-      "--run-id",
-      runId,
-      "--batch",
-      "20",
-    ]);
-    const l = await latencyReading;
-    return {
-      variant,
-      maxBatchSize: b,
-      eventsPerSecond: Math.round(eventsPerSecond),
-      latencyRate: o.rate,
-      p50Ms: l.latencyMs.p50,
-      p99Ms: l.latencyMs.p99,
-      duplicates: t.duplicates + l.duplicates,
-      missing: t.missing + l.missing,
-    };
+    const rows: PipelineRow[] = [];
+    for (const [i, r] of o.rates.entries()) {
+      const rate = r === "half" ? Math.max(1, Math.round(eventsPerSecond / 2)) : r;
+      const n = Math.round(rate * o.seconds);
+      const latencyRun = `${id}-l${i}`;
+      const latencyReading = read(latencyRun, n, 120_000, true);
+      await latencyReading.ready;
+      // Small produce requests (5 ms of events each), so arrivals are smooth, not bursts.
+      await produce(latencyRun, n, [
+        "--rate",
+        String(rate),
+        "--batch",
+        String(Math.max(1, Math.ceil(rate / 200))),
+      ]);
+      const l = await latencyReading.done;
+      rows.push({
+        variant: o.variant,
+        maxBatchSize: b,
+        maxDelayMs: o.maxDelayMs,
+        workers: o.workers,
+        eventsPerSecond: Math.round(eventsPerSecond),
+        latencyRate: rate,
+        p50Ms: round1(l.latencyMs.p50),
+        p99Ms: round1(l.latencyMs.p99),
+        p999Ms: round1(l.latencyMs.p999),
+        maxMs: round1(l.latencyMs.max),
+        duplicates: (i === 0 ? t.duplicates : 0) + l.duplicates,
+        missing: (i === 0 ? t.missing : 0) + l.missing,
+      });
+    }
+    return rows;
   } finally {
     clearInterval(scraper);
-    worker?.signal("SIGTERM");
-    await worker?.exited;
+    for (const w of workers) w.signal("SIGTERM");
+    await Promise.all(workers.map((w) => w.exited));
     collector?.close();
     await admin.deleteTopics({ topics: [f.input, f.output, f.dlq] }).catch(() => undefined);
     await admin.disconnect();
   }
+}
+
+const round1 = (v: number) => Math.round(v * 10) / 10;
+const list = (v: unknown, d: string) =>
+  String(v ?? d)
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== "");
+
+export function pipelineTable(rows: PipelineRow[]): string {
+  const header =
+    "| variant | maxBatchSize | maxDelayMs | workers | events/s (drain) | vs plain | latency at rate | p50 ms | p99 ms | p99.9 ms | dup | missing |";
+  const plainOf = (r: PipelineRow) =>
+    rows.find(
+      (x) =>
+        x.variant === "plain" &&
+        x.maxBatchSize === r.maxBatchSize &&
+        x.maxDelayMs === r.maxDelayMs &&
+        x.workers === r.workers,
+    )?.eventsPerSecond;
+  const lines = rows.map((r) => {
+    const plain = plainOf(r);
+    const ratio = plain ? (r.eventsPerSecond / plain).toFixed(2) : "–";
+    return `| ${r.variant} | ${r.maxBatchSize} | ${r.maxDelayMs} | ${r.workers} | ${r.eventsPerSecond} | ${ratio} | ${r.latencyRate}/s | ${r.p50Ms} | ${r.p99Ms} | ${r.p999Ms} | ${r.duplicates} | ${r.missing} |`;
+  });
+  return [header, "|---|---|---|---|---|---|---|---|---|---|---|---|", ...lines, ""].join("\n");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -193,45 +305,63 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stdout.write(`Usage: bench-pipeline [options]\n\n${formatOptions(specs)}\n`);
   } else {
     const { options } = parseArgs(process.argv.slice(2), specs);
-    const sizes = String(options["batch-sizes"] ?? "1,16,128")
-      .split(",")
-      .map(Number);
-    const o = {
-      events: (options.events as number | undefined) ?? 20_000,
-      rate: (options.rate as number | undefined) ?? 1_000,
-      seconds: (options["latency-seconds"] as number | undefined) ?? 8,
-      delay: (options["max-delay-ms"] as number | undefined) ?? 5,
-    };
-    const variants = String(options.variants ?? "plain").split(",") as Variant[];
-    for (const v of variants) {
-      if (!["plain", "scraped", "traced"].includes(v)) throw new Error(`unknown variant "${v}"`);
+    const sizes = list(options["batch-sizes"], "1,16,128").map(Number);
+    const delays = list(options.delays, String(options["max-delay-ms"] ?? 5)).map(Number);
+    const workerCounts = list(options.workers, "1").map(Number);
+    const rates = list(options.rate, "1000").map((r) => (r === "half" ? "half" : Number(r)));
+    for (const r of rates) {
+      if (r !== "half" && !(r > 0)) throw new Error(`--rate: a positive number or "half", got ${r}`);
     }
-    const rows: Row[] = [];
+    const events = (options.events as number | undefined) ?? 20_000;
+    const seconds = (options["latency-seconds"] as number | undefined) ?? 8;
+    const variants = list(options.variants, "plain") as Variant[];
+    for (const v of variants) {
+      if (!(VARIANTS as readonly string[]).includes(v))
+        throw new Error(`unknown variant "${v}" (one of ${VARIANTS.join(", ")})`);
+    }
+    for (const n of [...sizes, ...delays, ...workerCounts]) {
+      if (!Number.isInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
+    }
+    const combos = sizes.length * delays.length * workerCounts.length * variants.length;
+    const rows: PipelineRow[] = [];
+    let done = 0;
     for (const b of sizes) {
-      // Variants of one batch size run back to back, so their ratio shares the machine's state.
-      for (const v of variants) {
-        const row = await runOne(b, o, v);
-        rows.push(row);
-        process.stderr.write(
-          `maxBatchSize ${b} ${v}: ${row.eventsPerSecond} events/s; p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms at ${row.latencyRate}/s\n`,
-        );
+      for (const delay of delays) {
+        for (const workers of workerCounts) {
+          // Variants of one combination run back to back, so their ratio shares the machine's state.
+          for (const variant of variants) {
+            process.stderr.write(
+              `[${++done}/${combos}] maxBatchSize ${b} maxDelayMs ${delay} workers ${workers} ${variant}…\n`,
+            );
+            const got = await runPipeline({
+              maxBatchSize: b,
+              maxDelayMs: delay,
+              workers,
+              events,
+              rates,
+              seconds,
+              variant,
+            });
+            rows.push(...got);
+            for (const row of got)
+              process.stderr.write(
+                `  ${row.eventsPerSecond} events/s; p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms at ${row.latencyRate}/s; dup ${row.duplicates} missing ${row.missing}\n`,
+              );
+          }
+        }
       }
     }
-    const header =
-      "| variant | maxBatchSize | events/s (drain) | vs plain | latency at rate | p50 ms | p99 ms | dup | missing |";
-    const plainOf = (b: number) =>
-      rows.find((r) => r.maxBatchSize === b && r.variant === "plain")?.eventsPerSecond;
-    const lines = rows.map((r) => {
-      const plain = plainOf(r.maxBatchSize);
-      const ratio = plain ? (r.eventsPerSecond / plain).toFixed(2) : "–";
-      return `| ${r.variant} | ${r.maxBatchSize} | ${r.eventsPerSecond} | ${ratio} | ${r.latencyRate}/s | ${r.p50Ms} | ${r.p99Ms} | ${r.duplicates} | ${r.missing} |`;
-    });
-    process.stdout.write([header, "|---|---|---|---|---|---|---|---|---|", ...lines, ""].join("\n"));
+    process.stdout.write(pipelineTable(rows));
     const out = join(REPO, "load-tests", "results");
     mkdirSync(out, { recursive: true });
     writeFileSync(
       join(out, `pipeline-${Date.now()}.json`),
-      JSON.stringify({ options: o, rows, node: process.version }, null, 2),
+      JSON.stringify(
+        { options: { sizes, delays, workerCounts, events, rates, seconds }, rows, node: process.version },
+        null,
+        2,
+      ),
     );
+    process.exitCode = rows.every((r) => r.duplicates === 0 && r.missing === 0) ? 0 : 1;
   }
 }

@@ -28,6 +28,11 @@ const specs: OptionSpec[] = [
     type: "number",
     description: "the reader's fetch.max.wait (default 50; bounds how late it can see a commit)",
   },
+  {
+    name: "from-end",
+    type: "boolean",
+    description: "skip what the topics already hold (start at their end offsets), for a run that starts now",
+  },
   { name: "progress", type: "boolean", description: "progress on stderr (the CLI's default)" },
   { name: "quiet", type: "boolean", description: "no progress on stderr" },
 ];
@@ -50,7 +55,14 @@ export interface RunReport {
 
 export async function readPredictions(
   argv: string[],
-  control: { progress?: boolean } = {},
+  control: {
+    progress?: boolean;
+    /**
+     * Called once the reader has joined its group (partitions assigned): events produced
+     * after this are measured from their arrival, not from the reader's start-up.
+     */
+    onReady?: () => void;
+  } = {},
 ): Promise<RunReport> {
   const { options } = parseArgs(argv, specs);
   const topic = (options.topic as string | undefined) ?? "shop.predictions";
@@ -84,8 +96,30 @@ export async function readPredictions(
     quiet: options.quiet === true || !(options.progress === true || control.progress === true),
     extra: () => (latency.count > 0 ? `p99 ${formatMs(latency.percentile(99))} ms` : undefined),
   });
+  // --from-end: the end offsets now, read before subscribing, so nothing produced after this
+  // call can be skipped (a `latest` reset at the first fetch could skip early predictions).
+  const ends: Array<{ topic: string; partition: number; offset: string }> = [];
+  if (options["from-end"] === true) {
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (const t of [topic, dlqTopic]) {
+        for (const p of await admin.fetchTopicOffsets(t))
+          ends.push({ topic: t, partition: p.partition, offset: p.high });
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
   await consumer.connect();
   await consumer.subscribe({ topics: [topic, dlqTopic], fromBeginning: true });
+  const onReady = control.onReady;
+  if (onReady) {
+    const off = consumer.on(consumer.events.GROUP_JOIN, () => {
+      off();
+      onReady();
+    });
+  }
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
   await consumer.run({
@@ -109,6 +143,7 @@ export async function readPredictions(
       if (seen.size + dlq >= count) finish();
     },
   });
+  for (const e of ends) consumer.seek(e);
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
   clearTimeout(timer);
