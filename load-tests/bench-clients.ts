@@ -280,6 +280,7 @@ class OutputReader {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
     await this.consumer.run({
+      autoCommit: false, // see read-predictions.ts: commits would delay what the reader sees
       partitionsConsumedConcurrently: 16,
       eachBatch: async ({ batch }) => {
         const now = Date.now();

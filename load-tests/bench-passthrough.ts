@@ -128,6 +128,7 @@ async function readOutput(topic: string, runId: string, count: number, timeoutMs
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
   await consumer.run({
+    autoCommit: false, // see read-predictions.ts: commits would delay what the reader sees
     eachMessage: async ({ message }) => {
       const now = Date.now();
       const id = String((JSON.parse(message.value?.toString() ?? "{}") as { id?: unknown }).id ?? "");

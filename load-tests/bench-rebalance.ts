@@ -69,6 +69,7 @@ export async function benchRebalance(o: {
     await reader.connect();
     await reader.subscribe({ topics: [f.output], fromBeginning: true });
     await reader.run({
+      autoCommit: false, // see read-predictions.ts: commits would delay what the reader sees
       eachMessage: async ({ message }) => {
         const now = Date.now();
         const v = JSON.parse(message.value?.toString() ?? "{}") as { eventId?: string; eventTs?: number };

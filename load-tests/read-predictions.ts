@@ -122,7 +122,10 @@ export async function readPredictions(
   }
   let finish!: () => void;
   const done = new Promise<void>((r) => (finish = r));
+  // No offset commits: the reader's group is its own, and kafkajs' default (a commit after every
+  // batch, before the next fetch) delays what it sees by tens of ms with a few partitions.
   await consumer.run({
+    autoCommit: false,
     eachMessage: async ({ topic: t, message }) => {
       const now = Date.now();
       if (t === dlqTopic) {
