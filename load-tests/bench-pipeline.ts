@@ -5,9 +5,10 @@
 //   node dist/load-tests/bench-pipeline.js --batch-sizes 128 --workers 1,2
 // For each combination: (1) throughput: N events are produced up front, then the predictor
 // process(es) start and drain them; events/s is N over the time between the first and last
-// prediction a read_committed reader sees. With --workers above 1 the workers join the group
-// first (on the empty topic) and the N events are produced after, flat out, so a rebalance
-// never falls inside the window; (2) latency: with the workers caught up, events arrive at a
+// prediction a read_committed reader sees. When --workers names a count above 1, every run
+// of the sweep has its workers join the group first (on the empty topic) and the N events
+// produced after, flat out, so no rebalance falls inside the window and the counts compare
+// (the producer then shares the machine with the drain); (2) latency: with the workers caught up, events arrive at a
 // fixed rate (--rate N[,M…], or `half`: half the throughput just measured) for a few seconds;
 // latency is event time → visible to the read_committed reader (HdrHistogram).
 // Results: a table on stdout and JSON in load-tests/results/.
@@ -21,6 +22,7 @@ import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
 import { PredictorProcess, REPO } from "./lib/predictor-process.js";
 import { shopPipeline } from "./lib/shop-pipeline.js";
+import { color, svgChart, type Series } from "./lib/svg.js";
 import { produceEvents } from "./produce-events.js";
 import { readPredictions } from "./read-predictions.js";
 
@@ -58,6 +60,8 @@ export interface PipelineRow {
   maxDelayMs: number;
   workers: number;
   eventsPerSecond: number;
+  /** The latency phase's rate as asked: events/s, or "half" (then latencyRate is the result). */
+  rateSpec: string;
   latencyRate: number;
   p50Ms: number;
   p99Ms: number;
@@ -76,6 +80,11 @@ export interface PipelineRunOptions {
   rates: Array<number | "half">;
   seconds: number;
   variant: Variant;
+  /**
+   * Workers join (on the empty topic) before the drain's events are produced, flat out. Always
+   * so with more than one worker; a sweep over worker counts uses it for all, so they compare.
+   */
+  joinFirst?: boolean;
 }
 
 const ASSIGNED = /"msg":"partitions assigned"[^\n]*"partitions":\[([\d,]*)\]/g;
@@ -216,7 +225,7 @@ export async function runPipeline(o: PipelineRunOptions): Promise<PipelineRow[]>
       );
     const runId = `${id}-t`;
     let t: Awaited<ReturnType<typeof readPredictions>>;
-    if (o.workers === 1) {
+    if (o.workers === 1 && o.joinFirst !== true) {
       // Pre-produced backlog, then the worker starts: the drain measures the worker alone.
       await produce(runId, o.events);
       const reading = read(runId, o.events, 300_000);
@@ -254,6 +263,7 @@ export async function runPipeline(o: PipelineRunOptions): Promise<PipelineRow[]>
         maxDelayMs: o.maxDelayMs,
         workers: o.workers,
         eventsPerSecond: Math.round(eventsPerSecond),
+        rateSpec: String(r),
         latencyRate: rate,
         p50Ms: round1(l.latencyMs.p50),
         p99Ms: round1(l.latencyMs.p99),
@@ -300,6 +310,42 @@ export function pipelineTable(rows: PipelineRow[]): string {
   return [header, "|---|---|---|---|---|---|---|---|---|---|---|---|", ...lines, ""].join("\n");
 }
 
+/** Throughput and latency against maxBatchSize: a line per (variant, workers, maxDelayMs[, rate]). */
+export function pipelineChart(rows: PipelineRow[]): string {
+  const group = (key: (r: PipelineRow) => string, y: (r: PipelineRow) => number, dedupe: boolean) => {
+    const m = new Map<string, Array<[number, number]>>();
+    for (const r of rows) {
+      const pts = m.get(key(r)) ?? [];
+      if (!(dedupe && pts.some(([x]) => x === r.maxBatchSize))) pts.push([r.maxBatchSize, y(r)]);
+      m.set(key(r), pts);
+    }
+    return [...m].map(([label, points], i): Series => ({ label, points, color: color(i) }));
+  };
+  const base = (r: PipelineRow) =>
+    `${r.variant === "plain" ? "" : `${r.variant}, `}${r.workers > 1 ? `${r.workers} workers, ` : ""}maxDelayMs ${r.maxDelayMs}`;
+  return svgChart([
+    {
+      title: "Drain throughput",
+      xLabel: "maxBatchSize (log)",
+      yLabel: "events/s",
+      logX: true,
+      series: group(base, (r) => r.eventsPerSecond, true),
+    },
+    {
+      title: "p99 end-to-end latency (read_committed)",
+      xLabel: "maxBatchSize (log)",
+      yLabel: "ms (log)",
+      logX: true,
+      logY: true,
+      series: group(
+        (r) => `${base(r)} @ ${r.rateSpec === "half" ? "half the drain rate" : `${r.rateSpec}/s`}`,
+        (r) => r.p99Ms,
+        false,
+      ),
+    },
+  ]);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   if (process.argv.includes("--help")) {
     process.stdout.write(`Usage: bench-pipeline [options]\n\n${formatOptions(specs)}\n`);
@@ -341,6 +387,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
               rates,
               seconds,
               variant,
+              joinFirst: workerCounts.some((n) => n > 1),
             });
             rows.push(...got);
             for (const row of got)
@@ -354,8 +401,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stdout.write(pipelineTable(rows));
     const out = join(REPO, "load-tests", "results");
     mkdirSync(out, { recursive: true });
+    const ts = Date.now();
+    writeFileSync(join(out, `pipeline-${ts}.svg`), pipelineChart(rows));
     writeFileSync(
-      join(out, `pipeline-${Date.now()}.json`),
+      join(out, `pipeline-${ts}.json`),
       JSON.stringify(
         { options: { sizes, delays, workerCounts, events, rates, seconds }, rows, node: process.version },
         null,

@@ -7,7 +7,7 @@
 //   (e) bench-mlp pipeline at the same batch size as its inference limit
 // Prints one table of figure / limit / ratio / target, writes JSON and an SVG chart to
 // load-tests/results/.
-//   node dist/load-tests/bench.js [--pipeline-events 100000] [--passthrough-events 200000] ...
+//   node dist/load-tests/bench.js [--pipeline-events 300000] [--passthrough-events 400000] ...
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
@@ -23,9 +23,9 @@ import { produceEvents } from "./produce-events.js";
 import { readPredictions } from "./read-predictions.js";
 
 const specs: OptionSpec[] = [
-  { name: "pipeline-events", type: "number", description: "shop pipeline drain events (default 100000)" },
-  { name: "passthrough-events", type: "number", description: "passthrough drain events (default 200000)" },
-  { name: "mlp-events", type: "number", description: "bench-mlp pipeline drain events (default 60000)" },
+  { name: "pipeline-events", type: "number", description: "shop pipeline drain events (default 300000)" },
+  { name: "passthrough-events", type: "number", description: "passthrough drain events (default 400000)" },
+  { name: "mlp-events", type: "number", description: "bench-mlp pipeline drain events (default 150000)" },
   { name: "mlp-batch", type: "number", description: "bench-mlp maxBatchSize (default 128)" },
   { name: "rate", type: "number", description: "shop pipeline latency phase events/s (default 1000)" },
   { name: "latency-seconds", type: "number", description: "shop pipeline latency phase seconds (default 8)" },
@@ -245,9 +245,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const { options } = parseArgs(process.argv.slice(2), specs);
     const num = (k: string, d: number) => (options[k] as number | undefined) ?? d;
     const o = {
-      pipelineEvents: num("pipeline-events", 100_000),
-      passthroughEvents: num("passthrough-events", 200_000),
-      mlpEvents: num("mlp-events", 60_000),
+      pipelineEvents: num("pipeline-events", 300_000),
+      passthroughEvents: num("passthrough-events", 400_000),
+      mlpEvents: num("mlp-events", 150_000),
       mlpBatch: num("mlp-batch", 128),
       rate: num("rate", 1_000),
       latencySeconds: num("latency-seconds", 8),
