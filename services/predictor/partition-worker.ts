@@ -11,6 +11,7 @@
 import type { Kafka, Producer } from "kafkajs";
 import { AimassError, errorMessage, isAimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
+import { sliceByBytes } from "../common/kafka/slices.js";
 import { isFenced, kafkaErrorType, sendOffsetsRetrying } from "../common/kafka/transactions.js";
 import type { SourceRecord } from "./dlq.js";
 import { sleep } from "../common/lifecycle.js";
@@ -31,6 +32,8 @@ export interface PartitionWorkerOptions {
   transactionTimeoutMs: number;
   /** Ready chunks queued behind the head are committed with it, up to this many records. */
   maxRecordsPerTransaction: number;
+  /** Bytes of records per produce request in a transaction (below the topics' max.message.bytes). */
+  maxRequestBytes: number;
   retryInitialMs: number;
   retryMaxMs: number;
   processor: RecordProcessor;
@@ -315,7 +318,8 @@ export class PartitionWorker {
     const shadow = prepared.flatMap((p) => p.shadow);
     const txn = await producer.transaction();
     try {
-      // One request for all topics: fewer round trips inside the transaction.
+      // One request for all topics (fewer round trips inside the transaction), unless that
+      // would make a record batch bigger than the broker takes: then several, same transaction.
       const topicMessages = [
         ...(predictions.length > 0 ? [{ topic: this.o.outputTopic, messages: predictions }] : []),
         ...(dlq.length > 0 ? [{ topic: this.o.dlqTopic, messages: dlq }] : []),
@@ -323,7 +327,8 @@ export class PartitionWorker {
           ? [{ topic: this.o.shadowTopic ?? `${this.o.outputTopic}.shadow`, messages: shadow }]
           : []),
       ];
-      if (topicMessages.length > 0) await txn.sendBatch({ topicMessages });
+      for (const slice of sliceByBytes(topicMessages, this.o.maxRequestBytes))
+        await txn.sendBatch({ topicMessages: slice });
       await sendOffsetsRetrying(txn, this.o.groupId, [
         {
           topic: this.o.topic,

@@ -266,6 +266,7 @@ export class Predictor {
       shadowTopic: config.output.shadowTopic,
       transactionTimeoutMs: config.processing.transactionTimeoutMs,
       maxRecordsPerTransaction: config.processing.maxRecordsPerTransaction,
+      maxRequestBytes: config.processing.maxRequestBytes,
       retryInitialMs: config.processing.retryInitialMs,
       retryMaxMs: config.processing.retryMaxMs,
       processor: this.processor,

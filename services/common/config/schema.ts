@@ -163,6 +163,13 @@ const processingSchema = z.strictObject({
   maxInFlightRecords: z.int().min(1).default(10_000),
   /** Records per transaction (one transaction per input partition chunk). @default 1000 */
   maxRecordsPerTransaction: z.int().min(1).max(100_000).default(1_000),
+  /**
+   * Bytes of records per produce request inside a transaction: a commit group larger than this
+   * is sent as several requests in the same transaction. Keep it below the output, DLQ and
+   * shadow topics' max.message.bytes (1 MB by default), which bounds one partition's record
+   * batch. @default 900000
+   */
+  maxRequestBytes: z.int().min(1024).default(900_000),
   /** Kafka transaction timeout; must exceed the longest batch plus a restart. @default 60000 */
   transactionTimeoutMs: z.int().min(1_000).max(900_000).default(60_000),
   /** Consumer session timeout: how long a silent worker keeps its partitions. @default 10000 */

@@ -57,6 +57,7 @@ async function fixture(t: TestContext, prefix: string) {
     dlqTopic: output,
     transactionTimeoutMs: 30_000,
     maxRecordsPerTransaction: 1_000,
+    maxRequestBytes: 900_000,
     retryInitialMs: 50,
     retryMaxMs: 500,
     logger: testLogger,

@@ -1,0 +1,109 @@
+// A commit group whose records exceed the output topic's max.message.bytes is sent as several
+// produce requests in one transaction (processing.maxRequestBytes), instead of being refused
+// by the broker and retried forever. The control case shows the failure is real: the same
+// group in one request is refused and nothing is committed.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { connectedAdmin, tempTopic, testKafka, testLogger, uniqueName } from "../../helpers/stack.js";
+import { readTopic } from "../../helpers/kafka-read.js";
+import { PartitionWorker } from "../../../services/predictor/partition-worker.js";
+import type { ProcessedChunk, RecordProcessor } from "../../../services/predictor/record-processor.js";
+import type { SourceRecord } from "../../../services/predictor/dlq.js";
+import { kafkaErrorType } from "../../../services/common/kafka/transactions.js";
+
+const RECORDS = 60;
+const VALUE_BYTES = 1_000;
+
+/** Each record becomes a ~1 KB prediction: 60 KB in all, over the output's 20 KB batch limit. */
+const bigEcho = {
+  process: async (records: SourceRecord[]): Promise<ProcessedChunk> => ({
+    predictions: records.map((r) => ({
+      key: r.key,
+      value: Buffer.from(`${r.offset}:`.padEnd(VALUE_BYTES, "x")),
+    })),
+    dlq: [],
+    shadow: [],
+    dlqByStage: {},
+    shadowFailures: 0,
+  }),
+} as unknown as RecordProcessor;
+
+function records(topic: string, n: number): SourceRecord[] {
+  return Array.from({ length: n }, (_, i) => ({
+    topic,
+    partition: 0,
+    offset: String(i),
+    timestamp: String(Date.now()),
+    key: Buffer.from(`k${i}`),
+    value: Buffer.from(`v${i}`),
+    headers: {},
+  }));
+}
+
+async function worker(t: TestContext, maxRequestBytes: number, onAbort: (e: unknown) => void) {
+  const kafka = testKafka();
+  const admin = await connectedAdmin(t, kafka);
+  const input = await tempTopic(t, admin, "reqsize-in");
+  const output = uniqueName("reqsize-out");
+  await admin.createTopics({
+    topics: [
+      { topic: output, numPartitions: 1, configEntries: [{ name: "max.message.bytes", value: "20000" }] },
+    ],
+    waitForLeaders: true,
+  });
+  t.after(() => admin.deleteTopics({ topics: [output] }).catch(() => undefined));
+  const groupId = uniqueName("reqsize-group");
+  const w = new PartitionWorker({
+    kafka,
+    topic: input,
+    partition: 0,
+    groupId,
+    transactionalId: uniqueName("reqsize-txn"),
+    outputTopic: output,
+    dlqTopic: output,
+    transactionTimeoutMs: 30_000,
+    maxRecordsPerTransaction: 1_000,
+    maxRequestBytes,
+    retryInitialMs: 50,
+    retryMaxMs: 500,
+    logger: testLogger,
+    processor: bigEcho,
+    fetchCommittedOffset: async () => undefined,
+    onInFlight: () => undefined,
+    onAbort,
+    onFenced: () => assert.fail("fenced"),
+  });
+  t.after(() => w.kill());
+  w.enqueue(records(input, RECORDS));
+  return { kafka, admin, input, output, groupId, w };
+}
+
+test(
+  "a commit group over max.message.bytes goes out in several requests, one transaction",
+  { timeout: 60_000 },
+  async (t) => {
+    const aborts: unknown[] = [];
+    const { kafka, admin, input, output, groupId, w } = await worker(t, 15_000, (e) => aborts.push(e));
+    const out = await readTopic(t, kafka, output, { until: (r) => r.length >= RECORDS, timeoutMs: 30_000 });
+    assert.deepEqual(
+      out.map((r) => r.value?.toString().split(":")[0]),
+      Array.from({ length: RECORDS }, (_, i) => String(i)),
+      "every prediction once, in order",
+    );
+    assert.equal(aborts.length, 0);
+    await w.stop("drain");
+    const [offsets] = await admin.fetchOffsets({ groupId, topics: [input] });
+    assert.equal(offsets?.partitions[0]?.offset, String(RECORDS));
+  },
+);
+
+test("control: the same group in one request is refused by the broker", { timeout: 60_000 }, async (t) => {
+  const aborts: unknown[] = [];
+  const { admin, input, groupId } = await worker(t, 10_000_000, (e) => aborts.push(e));
+  const deadline = Date.now() + 20_000;
+  while (aborts.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(aborts.length > 0, "the oversized transaction should have failed");
+  assert.match(String(kafkaErrorType(aborts[0]) ?? aborts[0]), /TOO_LARGE/);
+  const [offsets] = await admin.fetchOffsets({ groupId, topics: [input] });
+  assert.equal(offsets?.partitions[0]?.offset, "-1", "nothing committed");
+});
