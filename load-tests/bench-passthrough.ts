@@ -1,7 +1,8 @@
 // The transport limit: Kafka exactly-once passthrough with kafkajs and no inference. A
 // consumer group (read_committed, autoCommit off) and one transactional producer per input
 // partition (the predictor's partition-worker idea, minus batching and inference): each
-// fetched batch, in chunks of at most --max-per-txn records, is produced unchanged to the
+// fetched batch, in chunks of at most --max-per-txn records (default 1000, as the pipeline's
+// maxRecordsPerTransaction), is produced unchanged to the
 // output topic with the input offset in the same transaction, then committed.
 // Measured like bench-pipeline's throughput phase: N events are produced up front, the
 // passthrough starts in its own process (as the predictor does), and events/s is N over the
@@ -23,7 +24,11 @@ import { produceEvents } from "./produce-events.js";
 const specs: OptionSpec[] = [
   { name: "events", type: "number", description: "events to drain (default 20000)" },
   { name: "partitions", type: "number", description: "input/output partitions (default 6)" },
-  { name: "max-per-txn", type: "number", description: "records per transaction at most (default 500)" },
+  {
+    name: "max-per-txn",
+    type: "number",
+    description: "records per transaction at most (default 1000, the pipeline's default)",
+  },
   // Internal: run the passthrough itself (the bench spawns this as a child process).
   { name: "serve", type: "boolean", description: "(internal) run the passthrough until SIGTERM" },
   { name: "input", type: "string", description: "(internal, --serve) input topic" },
@@ -175,7 +180,7 @@ export async function benchPassthrough(
         "--group",
         f.group,
         "--max-per-txn",
-        String(o.maxPerTxn ?? 500),
+        String(o.maxPerTxn ?? 1000),
       ],
       { cwd: REPO, stdio: ["ignore", "ignore", "inherit"] },
     );
@@ -201,7 +206,7 @@ export async function benchPassthrough(
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { options } = parseArgs(process.argv.slice(2), specs);
-  const maxPerTxn = (options["max-per-txn"] as number | undefined) ?? 500;
+  const maxPerTxn = (options["max-per-txn"] as number | undefined) ?? 1000;
   if (process.argv.includes("--help")) {
     process.stdout.write(`Usage: bench-passthrough [options]\n\n${formatOptions(specs)}\n`);
   } else if (options.serve === true) {

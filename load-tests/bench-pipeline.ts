@@ -155,6 +155,8 @@ export async function runPipeline(o: PipelineRunOptions): Promise<PipelineRow[]>
         maxBatchSize: b,
         maxDelayMs: o.maxDelayMs,
         ...(o.variant === "nolineage" ? { lineageHeaders: false } : {}),
+        // The product's default (the shared test config uses 500, to exercise chunking).
+        maxRecordsPerTransaction: 1_000,
       }),
     ),
   );

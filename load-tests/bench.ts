@@ -66,7 +66,7 @@ async function mlpPipelineRun(batch: number, events: number): Promise<PipelineRo
       heartbeatIntervalMs: 500,
       shutdownGraceMs: 15_000,
       transactionTimeoutMs: 30_000,
-      maxRecordsPerTransaction: 500,
+      maxRecordsPerTransaction: 1_000, // the product default
     },
   };
   const dir = join(REPO, ".stack", "bench");

@@ -13,7 +13,12 @@ export interface TopicsFixture {
 /** A shop pipeline config (raw object) on the given topics, with test-friendly timeouts. */
 export function shopPipeline(
   f: TopicsFixture,
-  overrides: { maxBatchSize?: number; maxDelayMs?: number; lineageHeaders?: boolean } = {},
+  overrides: {
+    maxBatchSize?: number;
+    maxDelayMs?: number;
+    lineageHeaders?: boolean;
+    maxRecordsPerTransaction?: number;
+  } = {},
 ): object {
   return {
     pipeline: { name: "test", groupId: f.group },
@@ -52,7 +57,7 @@ export function shopPipeline(
       heartbeatIntervalMs: 500,
       shutdownGraceMs: 15_000,
       transactionTimeoutMs: 30_000,
-      maxRecordsPerTransaction: 500,
+      maxRecordsPerTransaction: overrides.maxRecordsPerTransaction ?? 500,
     },
   };
 }
