@@ -5,7 +5,14 @@
 import { Worker } from "node:worker_threads";
 import { AimassError, errorMessage } from "../../common/errors.js";
 import type { Logger } from "../../common/logger.js";
-import type { LoadedModelInfo, ModelSpec, NamedTensors, WireError, WorkerMessage } from "./types.js";
+import type {
+  LoadedModelInfo,
+  ModelSpec,
+  NamedTensors,
+  WireError,
+  WorkerMessage,
+  WorkerRequest,
+} from "./types.js";
 
 export interface InferencePoolOptions {
   size: number;
@@ -20,6 +27,8 @@ const WORKER_URL = new URL("./worker.js", import.meta.url);
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_QUEUED = 10_000;
 const RESPAWN_MAX_DELAY_MS = 30_000;
+/** How long a stopping worker may take to finish its run and exit before it is terminated. */
+const STOP_GRACE_MS = 10_000;
 
 interface Job {
   id: number;
@@ -33,6 +42,8 @@ interface Job {
 interface Slot {
   worker: Worker;
   state: "loading" | "ready" | "stopping";
+  /** The thread has exited (its 'exit' event fired). */
+  exited?: boolean;
   job?: Job;
   timer: NodeJS.Timeout;
   loaded: () => void;
@@ -96,11 +107,14 @@ export class InferencePool {
       );
     }
     const pool = new InferencePool(spec, options);
-    try {
-      await Promise.all(Array.from({ length: options.size }, () => pool.spawn()));
-    } catch (err) {
+    // Every spawn settles before a failure closes the pool: terminating a worker thread while
+    // onnxruntime is still creating its session aborts the whole process (a Napi::Error thrown
+    // during the thread's teardown), which a bad model deployed live must never do.
+    const spawned = await Promise.allSettled(Array.from({ length: options.size }, () => pool.spawn()));
+    const failed = spawned.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed !== undefined) {
       await pool.close();
-      throw err;
+      throw failed.reason;
     }
     pool.logger.info("inference pool ready", { ...pool.info, size: options.size });
     return pool;
@@ -182,7 +196,10 @@ export class InferencePool {
       worker.on("message", (message: WorkerMessage) => this.onMessage(slot, message));
       // 'error' is an uncaught exception in the worker; 'exit' follows it. Whichever comes first wins.
       worker.on("error", (err) => this.onGone(slot, `uncaught error: ${errorMessage(err)}`));
-      worker.on("exit", (code) => this.onGone(slot, `exited with code ${code}`));
+      worker.on("exit", (code) => {
+        slot.exited = true;
+        this.onGone(slot, `exited with code ${code}`);
+      });
       this.slots.add(slot);
     });
   }
@@ -282,10 +299,27 @@ export class InferencePool {
     if (!this.slots.delete(slot)) return false;
     clearTimeout(slot.timer);
     slot.state = "stopping";
-    const terminated = slot.worker.terminate().catch(() => undefined);
+    const terminated = this.stop(slot).catch(() => undefined);
     this.terminations.add(terminated);
     void terminated.finally(() => this.terminations.delete(terminated));
     return true;
+  }
+
+  /**
+   * Asks the thread to finish its run and exit, and terminates it only if it has not within
+   * STOP_GRACE_MS: terminating a thread while onnxruntime creates a session or runs a batch
+   * natively aborts the whole process. A loading thread gets the request once it has loaded
+   * (or exits by itself when loading fails).
+   */
+  private async stop(slot: Slot): Promise<void> {
+    if (slot.exited) return;
+    const exited = new Promise<void>((r) => slot.worker.once("exit", () => r()));
+    slot.worker.postMessage({ kind: "stop" } satisfies WorkerRequest);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), STOP_GRACE_MS)));
+    const outcome = await Promise.race([exited, grace]);
+    clearTimeout(timer);
+    if (outcome === "timeout") await slot.worker.terminate();
   }
 
   private pump(): void {

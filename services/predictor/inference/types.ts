@@ -55,6 +55,13 @@ export interface RunRequest {
   inputs: NamedTensors;
 }
 
+/** Main thread -> worker: finish the run under way, release the session, end the thread. */
+export interface StopRequest {
+  kind: "stop";
+}
+
+export type WorkerRequest = RunRequest | StopRequest;
+
 /** Worker -> main thread. */
 export type WorkerMessage =
   | { kind: "log"; level: "warn" | "info"; msg: string; fields: Record<string, unknown> }

@@ -13,6 +13,7 @@ import type {
   ModelSpec,
   NamedTensors,
   RunRequest,
+  WorkerRequest,
   TensorData,
   WireError,
   WorkerMessage,
@@ -221,8 +222,20 @@ async function load(): Promise<void> {
     await session.release();
     throw err;
   }
-  // The pool sends one request at a time per worker, so requests never overlap here.
-  port.on("message", (request: RunRequest) => void serve(session, request));
+  // The pool sends one run at a time per worker, so runs never overlap here.
+  let current: Promise<void> = Promise.resolve();
+  port.on("message", (request: WorkerRequest) => {
+    if (request.kind === "stop") {
+      // Ends on its own once the run under way is done: a thread terminated from outside
+      // while onnxruntime works natively aborts the whole process.
+      void current
+        .then(() => session.release())
+        .catch(() => undefined)
+        .finally(() => port.close());
+      return;
+    }
+    current = serve(session, request);
+  });
   post({
     kind: "ready",
     info: {

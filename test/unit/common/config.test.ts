@@ -80,6 +80,7 @@ test("the example pipeline loads with its values and the schema's defaults", asy
   assert.equal(cfg.output.topic, "shop.predictions");
   assert.equal(cfg.output.format, "json");
   assert.equal(cfg.output.schemaFile, undefined);
+  assert.equal(cfg.output.lineageHeaders, true);
   assert.deepEqual(cfg.dlq, { topic: "shop.events.dlq", partitions: 6, replicationFactor: 1, config: {} });
   assert.deepEqual(cfg.routing, {
     field: "type",
@@ -110,6 +111,7 @@ test("the example pipeline loads with its values and the schema's defaults", asy
   assert.deepEqual(cfg.processing, {
     maxInFlightRecords: 10_000,
     maxRecordsPerTransaction: 1_000,
+    maxRequestBytes: 900_000,
     transactionTimeoutMs: 60_000,
     sessionTimeoutMs: 10_000,
     heartbeatIntervalMs: 1_000,
