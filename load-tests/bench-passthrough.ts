@@ -2,8 +2,8 @@
 // consumer group (read_committed, autoCommit off) and one transactional producer per input
 // partition (the predictor's partition-worker idea, minus batching and inference): each
 // fetched batch, in chunks of at most --max-per-txn records (default 1000, as the pipeline's
-// maxRecordsPerTransaction), is produced unchanged to the
-// output topic with the input offset in the same transaction, then committed.
+// maxRecordsPerTransaction), is produced unchanged (to the input's partition number) with the
+// input offset in the same transaction, then committed (load-tests/clients/kafkajs.ts).
 // Measured like bench-pipeline's throughput phase: N events are produced up front, the
 // passthrough starts in its own process (as the predictor does), and events/s is N over the
 // time between the first and last output a read_committed reader sees.
@@ -12,12 +12,12 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Kafka, Producer } from "kafkajs";
+import type { Kafka } from "kafkajs";
 import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
-import { sendOffsetsRetrying } from "../services/common/kafka/transactions.js";
 import { createLogger } from "../services/common/logger.js";
+import { startKafkajsPassthrough } from "./clients/kafkajs.js";
 import { REPO } from "./lib/predictor-process.js";
 import { produceEvents } from "./produce-events.js";
 
@@ -51,70 +51,20 @@ const kafkaFor = (clientId: string): Kafka =>
     logger: createLogger({ level: "warn" }),
   });
 
-/** Consume → produce the same bytes + offsets → commit, one transactional producer per partition. */
+/**
+ * Consume → produce the same bytes + offsets → commit, one transactional producer per
+ * partition: the kafkajs adapter that bench-clients.ts compares with the other clients.
+ */
 async function serve(o: { input: string; output: string; group: string; maxPerTxn: number }): Promise<void> {
-  const kafka = kafkaFor("aimass-passthrough");
-  const producers = new Map<number, Promise<Producer>>();
-  const producerFor = (partition: number): Promise<Producer> => {
-    let p = producers.get(partition);
-    if (p === undefined) {
-      p = (async () => {
-        const producer = kafka.producer({
-          transactionalId: `${o.group}.${o.input}.${partition}`,
-          idempotent: true,
-          maxInFlightRequests: 1,
-          retry: { retries: 12, initialRetryTime: 10, maxRetryTime: 2_000 },
-        });
-        await producer.connect();
-        return producer;
-      })();
-      producers.set(partition, p);
-    }
-    return p;
-  };
-  const consumer = kafka.consumer({
-    groupId: o.group,
-    readUncommitted: false,
-    maxWaitTimeInMs: 100,
-    sessionTimeout: 6_000,
-    heartbeatInterval: 500,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [o.input], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 64,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      const producer = await producerFor(batch.partition);
-      for (let i = 0; i < batch.messages.length && isRunning() && !isStale(); i += o.maxPerTxn) {
-        const chunk = batch.messages.slice(i, i + o.maxPerTxn);
-        const last = chunk[chunk.length - 1]?.offset as string;
-        const txn = await producer.transaction();
-        try {
-          await txn.send({
-            topic: o.output,
-            messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: m.headers })),
-          });
-          await sendOffsetsRetrying(txn, o.group, [
-            {
-              topic: o.input,
-              partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }],
-            },
-          ]);
-          await txn.commit();
-        } catch (err) {
-          await txn.abort().catch(() => undefined);
-          throw err;
-        }
-        resolveOffset(last);
-        await heartbeat();
-      }
-    },
+  const passthrough = await startKafkajsPassthrough({
+    ...o,
+    brokers: endpointsFromEnv().kafkaBrokers,
+    sessionTimeoutMs: 6_000,
+    heartbeatMs: 500,
+    log: () => undefined,
   });
   await new Promise<void>((resolve) => process.once("SIGTERM", () => resolve()));
-  await consumer.disconnect();
-  for (const p of producers.values()) await (await p).disconnect();
+  await passthrough.stop();
 }
 
 /** Reads the output (read_committed) until `count` distinct run events arrived or the timeout. */

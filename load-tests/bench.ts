@@ -19,6 +19,7 @@ import { benchInference, inferenceTable, type InferenceRow } from "./bench-infer
 import { benchPassthrough, type PassthroughResult } from "./bench-passthrough.js";
 import { pipelineTable, runPipeline, type PipelineRow as ShopRow } from "./bench-pipeline.js";
 import { PredictorProcess, REPO } from "./lib/predictor-process.js";
+import { color, svgChart } from "./lib/svg.js";
 import { produceEvents } from "./produce-events.js";
 import { readPredictions } from "./read-predictions.js";
 
@@ -126,116 +127,62 @@ interface Comparison {
   target: number;
 }
 
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-
-/** Two panels, log-scaled batch size on x: throughput (log y) and pipeline p99 latency. */
-function chart(
+/** Two panels, log-scaled batch size on x: throughput (log y) and the shop pipeline's latency. */
+export function benchChart(
   inference: InferenceRow[],
   passthrough: PassthroughResult,
   shop: PipelineRow[],
   mlp: PipelineRow,
 ): string {
-  const W = 900;
-  const H = 380;
-  const m = { l: 70, r: 20, t: 30, b: 45 };
-  const xs = [1, 8, 16, 32, 128, 512];
-  const x = (b: number, left: number, width: number) =>
-    left + m.l + (Math.log2(b) / Math.log2(512)) * (width - m.l - m.r);
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-  ];
-  const panel = (left: number, width: number, title: string, yLabel: string) => {
-    out.push(
-      `<text x="${left + width / 2}" y="16" text-anchor="middle" font-size="13">${esc(title)}</text>`,
-      `<line x1="${left + m.l}" y1="${H - m.b}" x2="${left + width - m.r}" y2="${H - m.b}" stroke="black"/>`,
-      `<line x1="${left + m.l}" y1="${m.t}" x2="${left + m.l}" y2="${H - m.b}" stroke="black"/>`,
-      `<text x="${left + width / 2}" y="${H - 8}" text-anchor="middle">maxBatchSize / batch size (log)</text>`,
-      `<text transform="translate(${left + 14},${H / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
-    );
-    for (const b of xs) {
-      out.push(
-        `<line x1="${x(b, left, width)}" y1="${H - m.b}" x2="${x(b, left, width)}" y2="${H - m.b + 4}" stroke="black"/>`,
-        `<text x="${x(b, left, width)}" y="${H - m.b + 16}" text-anchor="middle">${b}</text>`,
-      );
-    }
-  };
-  // Left: throughput, log10 y.
-  const lw = 540;
-  panel(0, lw, "Throughput (events or rows per second)", "per second (log)");
-  const all = [
-    ...inference.map((r) => r.rowsPerSecond),
-    passthrough.eventsPerSecond,
-    ...shop.map((r) => r.eventsPerSecond),
-  ];
-  const lo = Math.floor(Math.log10(Math.max(1, Math.min(...all))));
-  const hi = Math.ceil(Math.log10(Math.max(...all)));
-  const y = (v: number) =>
-    H - m.b - ((Math.log10(Math.max(v, 1)) - lo) / Math.max(1, hi - lo)) * (H - m.b - m.t);
-  for (let e = lo; e <= hi; e++) {
-    out.push(
-      `<line x1="${m.l}" y1="${y(10 ** e)}" x2="${lw - m.r}" y2="${y(10 ** e)}" stroke="#ddd"/>`,
-      `<text x="${m.l - 6}" y="${y(10 ** e) + 4}" text-anchor="end">1e${e}</text>`,
-    );
-  }
-  const series = (pts: Array<[number, number]>, color: string, label: string, row: number, dash = "") => {
-    const d = pts.map(([b, v]) => `${x(b, 0, lw).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
-    out.push(`<polyline points="${d}" fill="none" stroke="${color}" stroke-width="2" ${dash}/>`);
-    for (const [b, v] of pts) out.push(`<circle cx="${x(b, 0, lw)}" cy="${y(v)}" r="3" fill="${color}"/>`);
-    out.push(
-      `<line x1="${m.l + 10}" y1="${m.t + 8 + row * 14}" x2="${m.l + 30}" y2="${m.t + 8 + row * 14}" stroke="${color}" stroke-width="2" ${dash}/>`,
-      `<text x="${m.l + 35}" y="${m.t + 12 + row * 14}">${esc(label)}</text>`,
-    );
-  };
-  const by = (model: string) =>
+  const byModel = (model: string) =>
     inference.filter((r) => r.model === model).map((r): [number, number] => [r.batchSize, r.rowsPerSecond]);
-  series(by("shop-propensity"), "#1f77b4", "shop-propensity raw inference (rows/s)", 0);
-  series(by("bench-mlp"), "#ff7f0e", "bench-mlp raw inference (rows/s)", 1);
-  series(
+  const sizes = inference.map((r) => r.batchSize);
+  const shopBy = (y: (r: PipelineRow) => number) => shop.map((r): [number, number] => [r.maxBatchSize, y(r)]);
+  return svgChart(
     [
-      [1, passthrough.eventsPerSecond],
-      [512, passthrough.eventsPerSecond],
+      {
+        title: "Throughput (events or rows per second)",
+        xLabel: "maxBatchSize / batch size (log)",
+        yLabel: "per second (log)",
+        logX: true,
+        logY: true,
+        series: [
+          {
+            label: "shop-propensity raw inference (rows/s)",
+            color: color(0),
+            points: byModel("shop-propensity"),
+          },
+          { label: "bench-mlp raw inference (rows/s)", color: color(1), points: byModel("bench-mlp") },
+          {
+            label: "Kafka EOS passthrough (events/s)",
+            color: color(6),
+            dashed: true,
+            points: [
+              [Math.min(...sizes), passthrough.eventsPerSecond],
+              [Math.max(...sizes), passthrough.eventsPerSecond],
+            ],
+          },
+          { label: "shop pipeline (events/s)", color: color(2), points: shopBy((r) => r.eventsPerSecond) },
+          {
+            label: "bench-mlp pipeline (events/s)",
+            color: color(3),
+            points: [[mlp.maxBatchSize, mlp.eventsPerSecond]],
+          },
+        ],
+      },
+      {
+        title: "Shop pipeline end-to-end latency",
+        xLabel: "maxBatchSize (log)",
+        yLabel: "ms",
+        logX: true,
+        series: [
+          { label: "p99", color: color(3), points: shopBy((r) => r.p99Ms) },
+          { label: "p50", color: color(4), points: shopBy((r) => r.p50Ms) },
+        ],
+      },
     ],
-    "#7f7f7f",
-    "Kafka EOS passthrough (events/s)",
-    2,
-    'stroke-dasharray="6 4"',
+    { panelWidth: 540 },
   );
-  const shopPts = [...shop]
-    .sort((a, b) => a.maxBatchSize - b.maxBatchSize)
-    .map((r): [number, number] => [r.maxBatchSize, r.eventsPerSecond]);
-  series(shopPts, "#2ca02c", "shop pipeline (events/s)", 3);
-  series([[mlp.maxBatchSize, mlp.eventsPerSecond]], "#d62728", "bench-mlp pipeline (events/s)", 4);
-  // Right: p99 latency of the shop pipeline (linear y).
-  const left = lw;
-  const rw = W - lw;
-  panel(left, rw, "Shop pipeline end-to-end latency", "ms");
-  const lat = [...shop].sort((a, b) => a.maxBatchSize - b.maxBatchSize);
-  const maxMs = Math.max(10, ...lat.map((r) => r.p99Ms).filter(Number.isFinite)) * 1.1;
-  const ly = (v: number) => H - m.b - (v / maxMs) * (H - m.b - m.t);
-  for (let i = 0; i <= 4; i++) {
-    const v = (maxMs / 4) * i;
-    out.push(
-      `<line x1="${left + m.l}" y1="${ly(v)}" x2="${W - m.r}" y2="${ly(v)}" stroke="#ddd"/>`,
-      `<text x="${left + m.l - 6}" y="${ly(v) + 4}" text-anchor="end">${Math.round(v)}</text>`,
-    );
-  }
-  for (const [key, color, label, row] of [
-    ["p99Ms", "#d62728", "p99", 0],
-    ["p50Ms", "#9467bd", "p50", 1],
-  ] as const) {
-    const d = lat.map((r) => `${x(r.maxBatchSize, left, rw).toFixed(1)},${ly(r[key]).toFixed(1)}`).join(" ");
-    out.push(`<polyline points="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    for (const r of lat) {
-      out.push(`<circle cx="${x(r.maxBatchSize, left, rw)}" cy="${ly(r[key])}" r="3" fill="${color}"/>`);
-    }
-    out.push(
-      `<line x1="${left + m.l + 10}" y1="${m.t + 8 + row * 14}" x2="${left + m.l + 30}" y2="${m.t + 8 + row * 14}" stroke="${color}" stroke-width="2"/>`,
-      `<text x="${left + m.l + 35}" y="${m.t + 12 + row * 14}">${label}</text>`,
-    );
-  }
-  out.push("</svg>", "");
-  return out.join("\n");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -374,7 +321,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         2,
       ),
     );
-    writeFileSync(join(RESULTS, `bench-${ts}.svg`), chart(inference, passthrough, shop, mlp));
+    writeFileSync(join(RESULTS, `bench-${ts}.svg`), benchChart(inference, passthrough, shop, mlp));
     process.stderr.write(`wrote load-tests/results/bench-${ts}.json and .svg\n`);
     const clean = [passthrough, ...shopRows, mlp].every((r) => r.duplicates === 0 && r.missing === 0);
     process.exitCode = clean ? 0 : 1;

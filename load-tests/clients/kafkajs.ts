@@ -10,7 +10,7 @@ import { sendOffsetsRetrying } from "../../services/common/kafka/transactions.js
 import { createLogger } from "../../services/common/logger.js";
 import type { ClientVariant, Passthrough, PassthroughOptions } from "./types.js";
 
-async function start(o: PassthroughOptions): Promise<Passthrough> {
+export async function startKafkajsPassthrough(o: PassthroughOptions): Promise<Passthrough> {
   const kafka = createKafka({
     brokers: o.brokers,
     clientId: "aimass-passthrough",
@@ -96,6 +96,6 @@ export const kafkajsVariants: ClientVariant[] = [
     client: "kafkajs",
     eosModel: "producer per input partition (transactionalId fencing), sendOffsets(groupId)",
     protocol: "classic, eager",
-    start,
+    start: startKafkajsPassthrough,
   },
 ];
