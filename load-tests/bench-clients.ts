@@ -38,7 +38,13 @@ import { createLogger } from "../services/common/logger.js";
 import { confluentVariants, loadConfluent } from "./clients/confluent.js";
 import { kafkajsVariants } from "./clients/kafkajs.js";
 import { loadPlatformatic, platformaticVariants } from "./clients/platformatic.js";
-import { CLIENTS_PACKAGE, errorText, INSTALL_HINT, type ClientVariant } from "./clients/types.js";
+import {
+  CLIENTS_PACKAGE,
+  errorText,
+  INSTALL_HINT,
+  SERVE_SPECS,
+  type ClientVariant,
+} from "./clients/types.js";
 import { percentile } from "./lib/percentiles.js";
 import { REPO } from "./lib/predictor-process.js";
 import { produceEvents } from "./produce-events.js";
@@ -79,12 +85,9 @@ const specs: OptionSpec[] = [
     type: "string",
     description: "JSON result path (default load-tests/results/clients-<ts>.json)",
   },
-  // Internal: run one passthrough process (the bench spawns these).
-  { name: "serve", type: "boolean", description: "(internal) run a passthrough until SIGTERM" },
+  // Internal: the bench spawns itself with these as its passthrough processes.
+  ...SERVE_SPECS,
   { name: "client", type: "string", description: "(internal, --serve) variant" },
-  { name: "input", type: "string", description: "(internal, --serve) input topic" },
-  { name: "output", type: "string", description: "(internal, --serve) output topic" },
-  { name: "group", type: "string", description: "(internal, --serve) consumer group" },
 ];
 
 interface Settings {

@@ -117,11 +117,13 @@ export function benchKafkajsEncode(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { options } = parseArgs(process.argv.slice(2), specs);
-  const seconds = (options.seconds as number | undefined) ?? 2;
   if (process.argv.includes("--help")) {
     process.stdout.write(`Usage: bench-kafkajs-encode [options]\n\n${formatOptions(specs)}\n`);
-  } else if (options.measure === true) {
+    process.exit(0);
+  }
+  const { options } = parseArgs(process.argv.slice(2), specs);
+  const seconds = (options.seconds as number | undefined) ?? 2;
+  if (options.measure === true) {
     process.stdout.write(JSON.stringify(await measure(seconds)));
   } else {
     const rows = benchKafkajsEncode(seconds);

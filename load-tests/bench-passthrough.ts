@@ -18,6 +18,7 @@ import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
 import { startKafkajsPassthrough } from "./clients/kafkajs.js";
+import { SERVE_SPECS } from "./clients/types.js";
 import { REPO } from "./lib/predictor-process.js";
 import { produceEvents } from "./produce-events.js";
 
@@ -29,11 +30,8 @@ const specs: OptionSpec[] = [
     type: "number",
     description: "records per transaction at most (default 1000, the pipeline's default)",
   },
-  // Internal: run the passthrough itself (the bench spawns this as a child process).
-  { name: "serve", type: "boolean", description: "(internal) run the passthrough until SIGTERM" },
-  { name: "input", type: "string", description: "(internal, --serve) input topic" },
-  { name: "output", type: "string", description: "(internal, --serve) output topic" },
-  { name: "group", type: "string", description: "(internal, --serve) consumer group" },
+  // Internal: the bench spawns itself with these as its passthrough processes.
+  ...SERVE_SPECS,
 ];
 
 export interface PassthroughResult {
@@ -155,11 +153,13 @@ export async function benchPassthrough(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { options } = parseArgs(process.argv.slice(2), specs);
-  const maxPerTxn = (options["max-per-txn"] as number | undefined) ?? 1000;
   if (process.argv.includes("--help")) {
     process.stdout.write(`Usage: bench-passthrough [options]\n\n${formatOptions(specs)}\n`);
-  } else if (options.serve === true) {
+    process.exit(0);
+  }
+  const { options } = parseArgs(process.argv.slice(2), specs);
+  const maxPerTxn = (options["max-per-txn"] as number | undefined) ?? 1000;
+  if (options.serve === true) {
     await serve({
       input: options.input as string,
       output: options.output as string,
