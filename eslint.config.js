@@ -1,17 +1,32 @@
-// Lint rules: typescript-eslint's recommended set on the TypeScript sources; the core path
-// may not use `any` (see docs/ARCHITECTURE.md, "Conventions").
+// Lint rules: typescript-eslint's recommended set with type information on the TypeScript
+// sources. The pipeline relies on deliberate fire-and-forget promises (a partition worker's
+// loop, a drain started from a signal), so every floating or misused promise must be marked
+// with `void` or handled; a switch over a union must cover every member; the core path may
+// not use `any`.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", ".stack/", "load-tests/results/"] },
+  { ignores: ["dist/", "node_modules/", ".stack/", ".gpu/", "load-tests/results/"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-floating-promises": [
+        "error",
+        {
+          // node:test's test()/describe() return promises the runner itself awaits.
+          allowForKnownSafeCalls: [
+            { from: "package", package: "node:test", name: ["test", "describe", "it", "suite"] },
+          ],
+        },
+      ],
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/switch-exhaustiveness-check": "error",
     },
   },
   {

@@ -78,7 +78,7 @@ async function measure(pool: InferencePool, spec: ModelSpec, batchSize: number, 
 
 export async function benchInference(
   model: string,
-  o: { version?: string; batchSizes?: number[]; seconds?: number } = {},
+  o: { version?: string | undefined; batchSizes?: number[]; seconds?: number | undefined } = {},
 ): Promise<InferenceRow[]> {
   const config = resolveVersion(join(REPO, "models"), model, o.version ?? "1");
   const spec = modelSpec({ ...config, poolSize: 1 });

@@ -101,7 +101,7 @@ async function readOutput(topic: string, runId: string, count: number, timeoutMs
 }
 
 export async function benchPassthrough(
-  o: { events?: number; partitions?: number; maxPerTxn?: number } = {},
+  o: { events?: number | undefined; partitions?: number | undefined; maxPerTxn?: number } = {},
 ): Promise<PassthroughResult> {
   const events = o.events ?? 20_000;
   const partitions = o.partitions ?? 6;

@@ -145,7 +145,7 @@ class MergingTransactions {
       const messages = [];
       for (const c of chunks) {
         for (const m of c.messages) {
-          messages.push({ key: m.key, value: m.value, headers: m.headers, partition: c.partition });
+          messages.push({ key: m.key, value: m.value, headers: m.headers ?? {}, partition: c.partition });
         }
         offsets.set(
           c.partition,
@@ -256,7 +256,7 @@ function variant(name: string, protocol: "cooperative" | "consumer", eos: "kip44
       try {
         await txn.send({
           topic: o.output,
-          messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: m.headers, partition })),
+          messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {}, partition })),
         });
         const last = (chunk[chunk.length - 1] as CkMessage).offset;
         await txn.sendOffsets({

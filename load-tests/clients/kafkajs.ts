@@ -62,7 +62,7 @@ export async function startKafkajsPassthrough(o: PassthroughOptions): Promise<Pa
             messages: chunk.map((m) => ({
               key: m.key,
               value: m.value,
-              headers: m.headers,
+              headers: m.headers ?? {},
               partition: batch.partition,
             })),
           });

@@ -252,8 +252,8 @@ function variant(name: string, protocol: "classic" | "consumer"): ClientVariant 
             messages: chunk.map((m) => ({
               topic: o.output,
               partition,
-              key: m.key,
-              value: m.value,
+              ...(m.key !== undefined ? { key: m.key } : {}),
+              ...(m.value !== undefined ? { value: m.value } : {}),
               headers: m.headers,
             })),
           });

@@ -18,7 +18,7 @@ export interface KeyPickerOptions {
   /** Distinct keys (ignored by `single`). */
   keyCount: number;
   /** Zipf exponent s > 0 (default 1.1). */
-  zipfS?: number;
+  zipfS?: number | undefined;
   seed: number;
 }
 

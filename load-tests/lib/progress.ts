@@ -10,17 +10,17 @@ export interface ProgressLine {
   label: string;
   done: number;
   /** Known total, for `done/total (pct%)`. */
-  total?: number;
+  total?: number | undefined;
   /** Events per second (current, or the average on the final line). */
   rate: number;
   /** Seconds left; omitted or non-finite: not shown ("eta ?" when a total is known). */
-  etaS?: number;
+  etaS?: number | undefined;
   elapsedS: number;
   /** Appended as is, e.g. "p99 12.0 ms". */
-  extra?: string;
+  extra?: string | undefined;
   /** The final line: `in <elapsed>` instead of the eta. */
   final?: boolean;
-  unit?: string;
+  unit?: string | undefined;
 }
 
 const int = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -67,9 +67,9 @@ export interface Output {
 
 export interface ProgressOptions {
   label: string;
-  total?: number;
+  total?: number | undefined;
   /** Planned length in seconds (a `--duration` run): the eta counts down to it. */
-  durationS?: number;
+  durationS?: number | undefined;
   /** Called at each render for text after the rate (e.g. a running p99). */
   extra?: () => string | undefined;
   quiet?: boolean;

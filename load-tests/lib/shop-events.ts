@@ -32,7 +32,7 @@ export interface ShopEventOptions {
   /** Prefix for event ids, so runs do not collide. */
   runId: string;
   /** The next user index in [0, users); default: squared-uniform skew towards low ids. */
-  pickUser?: () => number;
+  pickUser?: (() => number) | undefined;
 }
 
 export function* shopEvents(options: ShopEventOptions): Generator<ShopEvent> {

@@ -20,14 +20,14 @@ const DEFAULT_WAIT_MS = 10_000;
 
 export interface ModelsOptions {
   config: string;
-  model?: string;
-  version?: string;
-  percent?: number;
-  off?: boolean;
-  to?: string;
-  reason?: string;
-  by?: string;
-  waitMs?: number;
+  model?: string | undefined;
+  version?: string | undefined;
+  percent?: number | undefined;
+  off?: boolean | undefined;
+  to?: string | undefined;
+  reason?: string | undefined;
+  by?: string | undefined;
+  waitMs?: number | undefined;
 }
 
 const out = (line = "") => process.stdout.write(line + "\n");

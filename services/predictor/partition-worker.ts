@@ -58,9 +58,9 @@ export interface PartitionWorkerOptions {
 
 interface Chunk {
   records: SourceRecord[];
-  prepared?: Promise<ProcessedChunk>;
+  prepared?: Promise<ProcessedChunk> | undefined;
   /** Set once `prepared` has resolved, so a commit can take ready chunks without waiting. */
-  result?: ProcessedChunk;
+  result?: ProcessedChunk | undefined;
 }
 
 export class PartitionWorker {

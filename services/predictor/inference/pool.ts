@@ -44,7 +44,7 @@ interface Slot {
   state: "loading" | "ready" | "stopping";
   /** The thread has exited (its 'exit' event fired). */
   exited?: boolean;
-  job?: Job;
+  job?: Job | undefined;
   timer: NodeJS.Timeout;
   loaded: () => void;
   loadFailed: (err: AimassError) => void;
