@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const cli = join(root, "dist", "services", "control", "cli.js");
+const cli = join(root, "dist", "services", "cli", "cli.js");
 if (!existsSync(cli)) {
   console.error(`aimass: ${cli} is missing; run "npm run build" in ${root} first`);
   process.exit(1);

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createLogger } from "../services/common/logger.js";
 import type { FeaturesConfig } from "../services/common/config/schema.js";

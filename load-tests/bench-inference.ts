@@ -5,7 +5,7 @@
 //   node dist/load-tests/bench-inference.js --model bench-mlp [--batch-sizes 1,8,32,128,512]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
 import { createLogger } from "../services/common/logger.js";
 import { resolveVersion } from "../services/common/models/repository.js";
 import { InferencePool } from "../services/predictor/inference/pool.js";

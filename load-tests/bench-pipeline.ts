@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";

@@ -10,7 +10,7 @@
 //   node dist/load-tests/bench.js [--pipeline-events 300000] [--passthrough-events 400000] ...
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";

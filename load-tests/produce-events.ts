@@ -16,7 +16,7 @@
 // As a library, `produceEvents(argv)` is quiet unless argv has --progress (or
 // `{ progress: true }` is passed).
 import { randomBytes } from "node:crypto";
-import { parseArgs, formatOptions, type OptionSpec } from "../services/control/args.js";
+import { parseArgs, formatOptions, type OptionSpec } from "../services/cli/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { AimassError, isAimassError } from "../services/common/errors.js";
 import { createKafka } from "../services/common/kafka/client.js";

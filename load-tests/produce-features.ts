@@ -1,7 +1,7 @@
 // Produces feature updates for the shop example's users and items (the ids shop events
 // use), so predictions find their features in Redis.
 //   node dist/load-tests/produce-features.js --users 1000 --items 500 [--topic shop.features]
-import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";

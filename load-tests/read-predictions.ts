@@ -9,7 +9,7 @@
 //   node dist/load-tests/read-predictions.js --run-id <id> --count 300000 --timeout-ms 900000 --quiet
 // As a library, `readPredictions(argv)` is quiet unless argv has --progress (or
 // `{ progress: true }` is passed).
-import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";

@@ -6,7 +6,7 @@
 //   node dist/load-tests/soak.js [--seconds 600] [--rate 10000]
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";

@@ -36,6 +36,6 @@ fi
 # npm ci applies it (postinstall); a checkout whose node_modules predates the patch gets it here.
 node patches/kafkajs.mjs
 # `prepare` compiles on npm ci; rebuild when sources are newer than the last build.
-if [[ ! -f dist/services/control/cli.js ]] || [[ -n "$(find services test load-tests -name '*.ts' -newer dist/services/control/cli.js -print -quit 2>/dev/null)" ]]; then
+if [[ ! -f dist/services/cli/cli.js ]] || [[ -n "$(find services test load-tests -name '*.ts' -newer dist/services/cli/cli.js -print -quit 2>/dev/null)" ]]; then
   npx --no-install tsc -p tsconfig.json
 fi

@@ -4,7 +4,7 @@
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { OptionSpec } from "../../services/control/args.js";
+import type { OptionSpec } from "../../services/cli/args.js";
 import { REPO } from "../lib/predictor-process.js";
 
 /** The internal options of a bench that spawns itself as passthrough processes (`--serve`). */

@@ -19,10 +19,11 @@ import type { Logger } from "../common/logger.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import type { FeaturesConfig } from "../common/config/schema.js";
 import { createKafka } from "../common/kafka/client.js";
-import { createRegistryClient } from "../common/serde/registry.js";
+import { createSchemaRegistryClient } from "../common/serde/schema-registry.js";
 import { avroCodec, jsonCodec, type ValueCodec } from "../common/serde/codec.js";
 import { FeatureStore } from "../common/features/store.js";
-import { dlqMessage, type DlqStage, type SourceRecord } from "../predictor/dlq.js";
+import { dlqMessage, type DlqStage } from "../common/dlq.js";
+import type { SourceRecord } from "../common/records.js";
 import { decodeUpdate, type ValidUpdate } from "./update.js";
 import { closeAll, exceedsGrace, sleep } from "../common/lifecycle.js";
 
@@ -167,7 +168,7 @@ export class FeatureWriter {
       });
       this.codec =
         this.features.updates?.format === "avro"
-          ? avroCodec({ registry: createRegistryClient({ url: config.endpoints.schemaRegistryUrl }) })
+          ? avroCodec({ registry: createSchemaRegistryClient({ url: config.endpoints.schemaRegistryUrl }) })
           : jsonCodec();
       this.kafka = createKafka({
         brokers: config.endpoints.kafkaBrokers,

@@ -1,12 +1,12 @@
 // Follows the control topic (compacted; key = model, value = desired state) and applies
-// each model's desired versions to this worker's ModelRegistry. At start it reads the topic
+// each model's desired versions to this worker's ServedModels. At start it reads the topic
 // to its end and applies only the latest state per model before the worker consumes events;
 // afterwards changes apply as they arrive. Every apply result goes to the audit topic.
 import type { Admin, Consumer, Kafka, Producer } from "kafkajs";
 import type { Logger } from "../common/logger.js";
 import { errorMessage } from "../common/errors.js";
-import { parseModelState, type AuditRecord, type ModelState } from "../common/control/state.js";
-import type { ModelRegistry } from "./model-registry.js";
+import { parseDesiredState, type AuditRecord, type DesiredState } from "../common/control/desired-state.js";
+import type { ServedModels } from "./served-models.js";
 
 export interface ControlListenerOptions {
   kafka: Kafka;
@@ -17,7 +17,7 @@ export interface ControlListenerOptions {
   shadowTopic: string;
   groupId: string;
   worker: string;
-  registry: ModelRegistry;
+  registry: ServedModels;
   logger: Logger;
   /** How long start() waits to read the topic to its end. @default 30000 */
   catchUpTimeoutMs?: number;
@@ -27,7 +27,7 @@ export class ControlListener {
   private consumer: Consumer | undefined;
   private producer: Producer | undefined;
   private caughtUp = false;
-  private readonly pending = new Map<string, ModelState>();
+  private readonly pending = new Map<string, DesiredState>();
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: ControlListenerOptions) {}
@@ -58,7 +58,7 @@ export class ControlListener {
       eachMessage: async ({ partition, message }) => {
         if (message.value) {
           try {
-            const state = parseModelState(message.value);
+            const state = parseDesiredState(message.value);
             if (this.caughtUp) this.enqueue(state);
             else if ((this.pending.get(state.model)?.revision ?? 0) < state.revision)
               this.pending.set(state.model, state);
@@ -88,11 +88,11 @@ export class ControlListener {
     await this.chain;
   }
 
-  private enqueue(state: ModelState): void {
+  private enqueue(state: DesiredState): void {
     this.chain = this.chain.then(() => this.applyOne(state)).catch(() => undefined);
   }
 
-  private async applyOne(desired: ModelState): Promise<void> {
+  private async applyOne(desired: DesiredState): Promise<void> {
     let state = desired;
     if (!this.o.registry.models.includes(state.model)) return; // another pipeline's model
     // A shadow writes to its own topic inside every transaction: without that topic, refuse

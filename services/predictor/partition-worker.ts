@@ -13,7 +13,7 @@ import { AimassError, errorMessage, isAimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import { sliceByBytes } from "../common/kafka/slices.js";
 import { isFenced, kafkaErrorType, sendOffsetsRetrying } from "../common/kafka/transactions.js";
-import type { SourceRecord } from "./dlq.js";
+import type { SourceRecord } from "../common/records.js";
 import { sleep } from "../common/lifecycle.js";
 import type { ProcessedChunk, RecordProcessor } from "./record-processor.js";
 

@@ -11,9 +11,9 @@ import { AimassError, errorMessage } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import { createKafka } from "../common/kafka/client.js";
-import { createRegistryClient } from "../common/serde/registry.js";
+import { createSchemaRegistryClient } from "../common/serde/schema-registry.js";
 import { avroCodec, jsonCodec, type Format, type ValueCodec } from "../common/serde/codec.js";
-import { ModelRegistry } from "./model-registry.js";
+import { ServedModels } from "./served-models.js";
 import { ControlListener } from "./control-listener.js";
 import { Enricher } from "./enrich.js";
 import { FeatureStore } from "../common/features/store.js";
@@ -22,7 +22,7 @@ import type { ModelConfig } from "../common/config/schema.js";
 import { RecordProcessor } from "./record-processor.js";
 import { PartitionWorker } from "./partition-worker.js";
 import { PredictorMetrics } from "./metrics.js";
-import type { SourceRecord } from "./dlq.js";
+import type { SourceRecord } from "../common/records.js";
 import { noopTracer, type BatchTracer } from "../common/tracing.js";
 import { closeAll, exceedsGrace } from "../common/lifecycle.js";
 
@@ -52,7 +52,7 @@ export class Predictor {
   private admin!: Admin;
   private consumer!: Consumer;
   private processor!: RecordProcessor;
-  private registry!: ModelRegistry;
+  private registry!: ServedModels;
   private control: ControlListener | undefined;
   private featureStore: FeatureStore | undefined;
   private fencedCheck: NodeJS.Timeout | undefined;
@@ -110,7 +110,7 @@ export class Predictor {
     const { config } = this.options;
     const instanceId = this.options.instanceId ?? `${(await import("node:os")).hostname()}-${process.pid}`;
     try {
-      this.registry = new ModelRegistry(
+      this.registry = new ServedModels(
         this.log,
         {
           onBatchClosed: (m, i) => {
@@ -150,7 +150,7 @@ export class Predictor {
               if (s.fallback) this.metrics.featureFallback.inc();
             })
           : undefined;
-      const registry = createRegistryClient({ url: config.endpoints.schemaRegistryUrl });
+      const registry = createSchemaRegistryClient({ url: config.endpoints.schemaRegistryUrl });
       const codec = (format: Format): ValueCodec =>
         format === "avro" ? avroCodec({ registry }) : jsonCodec();
       this.processor = new RecordProcessor({

@@ -5,7 +5,7 @@ import type { TestContext } from "node:test";
 import type { Admin, Kafka } from "kafkajs";
 import { Redis } from "ioredis";
 import type { SchemaRegistryClient } from "@confluentinc/schemaregistry";
-import { createRegistryClient } from "../../services/common/serde/registry.js";
+import { createSchemaRegistryClient } from "../../services/common/serde/schema-registry.js";
 import { endpointsFromEnv } from "../../services/common/env.js";
 import { createKafka } from "../../services/common/kafka/client.js";
 import { createLogger, parseLogLevel } from "../../services/common/logger.js";
@@ -73,5 +73,5 @@ export function testRedis(defer: (fn: () => unknown) => void): Redis {
 }
 
 export function testRegistry(): SchemaRegistryClient {
-  return createRegistryClient({ url: endpoints.schemaRegistryUrl });
+  return createSchemaRegistryClient({ url: endpoints.schemaRegistryUrl });
 }

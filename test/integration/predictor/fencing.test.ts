@@ -10,7 +10,7 @@ import {
   type PartitionWorkerOptions,
 } from "../../../services/predictor/partition-worker.js";
 import type { ProcessedChunk, RecordProcessor } from "../../../services/predictor/record-processor.js";
-import type { SourceRecord } from "../../../services/predictor/dlq.js";
+import type { SourceRecord } from "../../../services/common/records.js";
 
 /** A processor that echoes each record as a prediction, optionally waiting on a gate. */
 function echoProcessor(gate?: Promise<void>): RecordProcessor {

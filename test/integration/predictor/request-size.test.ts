@@ -8,7 +8,7 @@ import { connectedAdmin, tempTopic, testKafka, testLogger, uniqueName } from "..
 import { readTopic } from "../../helpers/kafka-read.js";
 import { PartitionWorker } from "../../../services/predictor/partition-worker.js";
 import type { ProcessedChunk, RecordProcessor } from "../../../services/predictor/record-processor.js";
-import type { SourceRecord } from "../../../services/predictor/dlq.js";
+import type { SourceRecord } from "../../../services/common/records.js";
 import { kafkaErrorType } from "../../../services/common/kafka/transactions.js";
 
 const RECORDS = 60;

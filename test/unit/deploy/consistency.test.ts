@@ -25,8 +25,8 @@ import type { AddressInfo } from "node:net";
 import { basename, join, relative } from "node:path";
 import { Registry } from "prom-client";
 import { parse as parseYaml, parseDocument, stringify } from "yaml";
-import { commands, type Command } from "../../../services/control/commands.js";
-import { parseArgs, type OptionSpec } from "../../../services/control/args.js";
+import { commands, type Command } from "../../../services/cli/commands.js";
+import { parseArgs, type OptionSpec } from "../../../services/cli/args.js";
 import { DEFAULT_ENDPOINTS, endpointsFromEnv } from "../../../services/common/env.js";
 import { parsePipelineConfig } from "../../../services/common/config/load.js";
 import { startHttp } from "../../../services/common/http.js";
@@ -45,8 +45,15 @@ import {
   str,
   type Json,
   type JsonObject,
-} from "./kustomize.js";
-import { copies, destinationOf, finalStage, last, readDockerfile, repoPathOf } from "./dockerfile.js";
+} from "../../helpers/deploy/kustomize.js";
+import {
+  copies,
+  destinationOf,
+  finalStage,
+  last,
+  readDockerfile,
+  repoPathOf,
+} from "../../helpers/deploy/dockerfile.js";
 
 const execFileAsync = promisify(execFile);
 const read = (p: string): string => readFileSync(join(REPO, p), "utf8");
@@ -105,7 +112,7 @@ function aimassDeployments(objects: JsonObject[]): JsonObject[] {
 const containerOf = (d: JsonObject): JsonObject => obj(at(d, "spec.template.spec.containers.0"), keyOf(d));
 const argsOf = (c: JsonObject): string[] => arr(c.args, "args").map((a) => str(a, "args[]"));
 
-/** The CLI's own dispatch (services/control/cli.ts): a two-word command first, then one word. */
+/** The CLI's own dispatch (services/cli/cli.ts): a two-word command first, then one word. */
 function resolveCommand(argv: string[]): { command: Command | undefined; rest: string[] } {
   const [first, second] = argv;
   const twoWord = commands.find((c) => c.name === `${first} ${second}`);
@@ -205,7 +212,7 @@ test("container args are real commands whose options parse with the CLI's own sp
     const { command, rest } = resolveCommand(argv);
     if (!command && argv[0] === "features") {
       await t.test(where, {
-        skip: "`aimass features` is not registered in services/control/commands.ts yet",
+        skip: "`aimass features` is not registered in services/cli/commands.ts yet",
       });
       continue;
     }

@@ -26,7 +26,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, posix, relative } from "node:path";
-import { REPO } from "./kustomize.js";
+import { REPO } from "../../helpers/deploy/kustomize.js";
 import {
   copies,
   destinationOf,
@@ -36,7 +36,7 @@ import {
   readDockerfile,
   stage,
   type Stage,
-} from "./dockerfile.js";
+} from "../../helpers/deploy/dockerfile.js";
 
 const SKIPPED_COMMANDS = [/^groupadd\b/, /^useradd\b/, /^npm cache clean\b/];
 

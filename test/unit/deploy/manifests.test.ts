@@ -1,6 +1,6 @@
-// Renders every kustomize overlay under k8s/overlays (test/unit/deploy/kustomize.ts, compared
+// Renders every kustomize overlay under k8s/overlays (test/helpers/deploy/kustomize.ts, compared
 // with `kubectl kustomize` where kubectl is installed) and validates every object against its
-// schema (test/unit/deploy/schemas.ts): kubernetes-models' OpenAPI validation plus unknown-field
+// schema (test/helpers/deploy/schemas.ts): kubernetes-models' OpenAPI validation plus unknown-field
 // detection, strict zod schemas for Strimzi. The negative tests prove a misspelled field fails.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -22,8 +22,8 @@ import {
   overlays,
   type Json,
   type JsonObject,
-} from "./kustomize.js";
-import { MODEL_KINDS, validateObject } from "./schemas.js";
+} from "../../helpers/deploy/kustomize.js";
+import { MODEL_KINDS, validateObject } from "../../helpers/deploy/schemas.js";
 
 const rendered = new Map(overlays().map((dir) => [basename(dir), kustomizeBuild(dir)]));
 

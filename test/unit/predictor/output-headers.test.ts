@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { parsePipelineConfig } from "../../../services/common/config/load.js";
 import { jsonCodec } from "../../../services/common/serde/codec.js";
 import type { ModelRuntime } from "../../../services/predictor/model-runtime.js";
-import type { ModelSnapshot } from "../../../services/predictor/model-registry.js";
+import type { ModelSnapshot } from "../../../services/predictor/served-models.js";
 import { RecordProcessor } from "../../../services/predictor/record-processor.js";
-import type { SourceRecord } from "../../../services/predictor/dlq.js";
+import type { SourceRecord } from "../../../services/common/records.js";
 
 function processor(lineageHeaders?: boolean): RecordProcessor {
   const config = parsePipelineConfig(

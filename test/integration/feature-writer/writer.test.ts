@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { parsePipelineConfig, type PipelineConfig } from "../../../services/common/config/load.js";
 import { avroCodec } from "../../../services/common/serde/codec.js";
 import { FeatureWriter } from "../../../services/feature-writer/writer.js";
-import { DLQ_HEADER } from "../../../services/predictor/dlq.js";
+import { DLQ_HEADER } from "../../../services/common/dlq.js";
 import {
   connectedAdmin,
   deferrer,

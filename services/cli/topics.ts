@@ -5,7 +5,7 @@ import { loadPipelineConfig } from "../common/config/load.js";
 import { createKafka } from "../common/kafka/client.js";
 import { ensureTopics, type TopicSpec } from "../common/kafka/topics.js";
 import { createLogger } from "../common/logger.js";
-import { createRegistryClient } from "../common/serde/registry.js";
+import { createSchemaRegistryClient } from "../common/serde/schema-registry.js";
 
 export async function runTopicsCreate(options: { config: string }): Promise<number> {
   const config = await loadPipelineConfig(options.config);
@@ -66,7 +66,7 @@ export async function runTopicsCreate(options: { config: string }): Promise<numb
     for (const r of results)
       process.stdout.write(`${r.name.padEnd(32)} ${r.status} (${r.partitions} partitions)\n`);
     if (config.output.format === "avro" && config.output.schemaFile) {
-      const registry = createRegistryClient({ url: config.endpoints.schemaRegistryUrl });
+      const registry = createSchemaRegistryClient({ url: config.endpoints.schemaRegistryUrl });
       const schema = await readFile(config.output.schemaFile, "utf8");
       const id = await registry.register(`${config.output.topic}-value`, { schemaType: "AVRO", schema });
       process.stdout.write(`${config.output.topic}-value`.padEnd(32) + ` schema registered (id ${id})\n`);

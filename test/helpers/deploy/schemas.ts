@@ -426,5 +426,5 @@ export function validateObject(o: JsonObject): string[] {
     const r = s.safeParse(o);
     return r.success ? [] : r.error.issues.map((i) => `.${i.path.join(".")}: ${i.message}`);
   }
-  return [`${kind}: no schema for this kind (add it to test/unit/deploy/schemas.ts)`];
+  return [`${kind}: no schema for this kind (add it to test/helpers/deploy/schemas.ts)`];
 }

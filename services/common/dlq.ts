@@ -3,7 +3,8 @@
 // its key, value and headers untouched and `aimass.dlq.*` headers saying where it came
 // from and why it failed (docs/dlq.md documents the scheme).
 import type { IHeaders, Message } from "kafkajs";
-import { errorClass, errorMessage, isAimassError } from "../common/errors.js";
+import { errorClass, errorMessage, isAimassError } from "./errors.js";
+import type { SourceRecord } from "./records.js";
 
 export type DlqStage =
   "size" | "decode" | "route" | "features" | "validate" | "inference" | "encode" | "apply";
@@ -25,16 +26,6 @@ export const DLQ_HEADER = {
 
 /** Header values are capped so a huge error message cannot push the record over max size. */
 const MAX_MESSAGE_CHARS = 1_000;
-
-export interface SourceRecord {
-  topic: string;
-  partition: number;
-  offset: string;
-  timestamp: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: IHeaders;
-}
 
 export interface DlqContext {
   pipeline: string;

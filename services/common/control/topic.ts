@@ -2,15 +2,15 @@
 // model, and new states written with the next revision.
 import { hostname, userInfo } from "node:os";
 import type { Admin, Kafka } from "kafkajs";
-import { parseModelState, type AuditRecord, type ModelState } from "../common/control/state.js";
+import { parseDesiredState, type AuditRecord, type DesiredState } from "./desired-state.js";
 
 /** Reads the (compacted) control topic to its end: the latest state per model. */
 export async function readControlState(
   kafka: Kafka,
   admin: Admin,
   topic: string,
-): Promise<Map<string, ModelState>> {
-  const states = new Map<string, ModelState>();
+): Promise<Map<string, DesiredState>> {
+  const states = new Map<string, DesiredState>();
   if (!(await admin.listTopics()).includes(topic)) return states;
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
   const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
@@ -30,7 +30,7 @@ export async function readControlState(
         eachMessage: async ({ partition, message }) => {
           if (message.value) {
             try {
-              const s = parseModelState(message.value);
+              const s = parseDesiredState(message.value);
               if ((states.get(s.model)?.revision ?? 0) < s.revision) states.set(s.model, s);
             } catch {
               // an invalid record is skipped here as it is by the workers
@@ -63,7 +63,7 @@ export function whoAmI(): string {
 export async function writeControlState(
   kafka: Kafka,
   topics: { topic: string; auditTopic: string },
-  state: ModelState,
+  state: DesiredState,
 ): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();

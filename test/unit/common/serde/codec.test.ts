@@ -1,8 +1,8 @@
 // The JSON value codec (Avro is covered by the integration tests against the registry).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { isAimassError } from "../../../services/common/errors.js";
-import { jsonCodec } from "../../../services/common/serde/codec.js";
+import { isAimassError } from "../../../../services/common/errors.js";
+import { jsonCodec } from "../../../../services/common/serde/codec.js";
 
 const codec = jsonCodec();
 

@@ -10,8 +10,8 @@ import { loadPipelineConfig, type PipelineConfig } from "../common/config/load.j
 import { createKafka } from "../common/kafka/client.js";
 import { createLogger } from "../common/logger.js";
 import { listVersions, MODEL_FILE } from "../common/models/repository.js";
-import type { AuditRecord, ModelState } from "../common/control/state.js";
-import { readControlState, whoAmI, writeControlState } from "./control-topic.js";
+import type { AuditRecord, DesiredState } from "../common/control/desired-state.js";
+import { readControlState, whoAmI, writeControlState } from "../common/control/topic.js";
 
 export type ModelsAction = "list" | "deploy" | "rollback" | "canary" | "shadow";
 
@@ -44,7 +44,7 @@ export async function runModels(action: ModelsAction, o: ModelsOptions): Promise
     const model = requireModel(config, o.model);
     const current = states.get(model) ?? initialState(config, model);
     const next = change(action, config, current, o);
-    const state: ModelState = {
+    const state: DesiredState = {
       ...next,
       model,
       revision: current.revision + 1,
@@ -64,7 +64,7 @@ export async function runModels(action: ModelsAction, o: ModelsOptions): Promise
     // A worker refused the change and kept serving what it had: write the previous desired
     // state back, so the control topic says what is actually served (and a restarted worker
     // does not try the refused version again).
-    const revert: ModelState = {
+    const revert: DesiredState = {
       ...current,
       model,
       revision: state.revision + 1,
@@ -110,7 +110,7 @@ function requireVersion(config: PipelineConfig, model: string, version: string |
   return version;
 }
 
-function initialState(config: PipelineConfig, model: string): ModelState {
+function initialState(config: PipelineConfig, model: string): DesiredState {
   const m = config.models.find((x) => x.name === model);
   return {
     model,
@@ -122,12 +122,12 @@ function initialState(config: PipelineConfig, model: string): ModelState {
   };
 }
 
-type Desired = Pick<ModelState, "active" | "canary" | "shadow" | "previous">;
+type Desired = Pick<DesiredState, "active" | "canary" | "shadow" | "previous">;
 
 function change(
   action: Exclude<ModelsAction, "list">,
   config: PipelineConfig,
-  cur: ModelState,
+  cur: DesiredState,
   o: ModelsOptions,
 ): Desired {
   const keep: Desired = {
@@ -171,7 +171,7 @@ function change(
   }
 }
 
-function describe(s: Pick<ModelState, "active" | "canary" | "shadow">): string {
+function describe(s: Pick<DesiredState, "active" | "canary" | "shadow">): string {
   return [
     `active ${s.active}`,
     s.canary ? `canary ${s.canary.version} at ${s.canary.percent}%` : "no canary",
@@ -179,7 +179,7 @@ function describe(s: Pick<ModelState, "active" | "canary" | "shadow">): string {
   ].join(", ");
 }
 
-function list(config: PipelineConfig, states: Map<string, ModelState>): number {
+function list(config: PipelineConfig, states: Map<string, DesiredState>): number {
   for (const m of config.models) {
     const state = states.get(m.name);
     out(`${m.name}`);
@@ -215,7 +215,7 @@ async function printApplies(
   kafka: Kafka,
   admin: Admin,
   config: PipelineConfig,
-  state: ModelState,
+  state: DesiredState,
   from: Map<number, string>,
   waitMs: number,
 ): Promise<string[]> {

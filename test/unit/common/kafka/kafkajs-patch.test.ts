@@ -5,9 +5,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
-import { join, resolve } from "node:path";
-
-const REPO = resolve(import.meta.dirname, "../../../..");
+import { join } from "node:path";
+import { repoRoot as REPO } from "../../../helpers/pipeline.js";
 const require = createRequire(join(REPO, "package.json"));
 
 type Message = { key: string; value: string; headers?: Record<string, string> };

@@ -119,7 +119,7 @@ function build(dir: string, stack: string[]): Item[] {
   for (const field of Object.keys(k)) {
     if (!KUSTOMIZATION_FIELDS.has(field))
       throw new Error(
-        `${file}: "${field}" is not supported by this renderer (test/unit/deploy/kustomize.ts)`,
+        `${file}: "${field}" is not supported by this renderer (test/helpers/deploy/kustomize.ts)`,
       );
   }
   if (k.kind !== undefined && k.kind !== "Kustomization")
@@ -380,7 +380,7 @@ function goString(s: string): string {
   return `${out}"`;
 }
 
-/** The folder of this repository (dist/test/unit/deploy → ../../../..). */
+/** The folder of this repository (dist/test/helpers/deploy → ../../../..). */
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 
 /** Every overlay under k8s/overlays. */

@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { isAimassError } from "../../../services/common/errors.js";
-import { loadPipelineConfig, parsePipelineConfig } from "../../../services/common/config/load.js";
-import { repoPath, testPipelineRaw, writeTempConfig } from "../../helpers/pipeline.js";
-import { repositoryEntry } from "../../../services/common/models/repository.js";
+import { isAimassError } from "../../../../services/common/errors.js";
+import { loadPipelineConfig, parsePipelineConfig } from "../../../../services/common/config/load.js";
+import { repoPath, testPipelineRaw, writeTempConfig } from "../../../helpers/pipeline.js";
+import { repositoryEntry } from "../../../../services/common/models/repository.js";
 
 const EXAMPLE = repoPath("examples/shop/pipeline.yaml");
 

@@ -10,8 +10,17 @@ import { readTopic, type ReadRecord } from "../../helpers/kafka-read.js";
 import { startPredictor, type PredictorProcess } from "../../helpers/predictor-process.js";
 import { assertExactlyOnce, parsePredictions, produceRun } from "../../helpers/exactly-once.js";
 import { repoRoot } from "../../helpers/pipeline.js";
-import { liveControlPipeline, SHOP_MODEL, tempModelRepo, type LiveControlPipeline } from "../../helpers/model-repo.js";
-import { inCanary, parseModelState, type AuditRecord } from "../../../services/common/control/state.js";
+import {
+  liveControlPipeline,
+  SHOP_MODEL,
+  tempModelRepo,
+  type LiveControlPipeline,
+} from "../../helpers/model-repo.js";
+import {
+  inCanary,
+  parseDesiredState,
+  type AuditRecord,
+} from "../../../services/common/control/desired-state.js";
 
 const JOINED = /"msg":"partitions assigned"[^\n]*"partitions":\[\d/;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,10 +58,15 @@ const show = (r: CliResult) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n$
 function assertApplied(r: CliResult, workers: PredictorProcess[]): Map<string, number> {
   assert.equal(r.code, 0, show(r));
   const applied = new Map<string, number>();
-  for (const m of r.stdout.matchAll(/worker (\S+): applied in (\d+) ms/g)) applied.set(m[1] ?? "", Number(m[2]));
+  for (const m of r.stdout.matchAll(/worker (\S+): applied in (\d+) ms/g))
+    applied.set(m[1] ?? "", Number(m[2]));
   for (const w of workers) {
     const mine = [...applied.keys()].filter((id) => id.endsWith(`-${w.child.pid}`));
-    assert.equal(mine.length, 1, `worker ${w.name} (pid ${w.child.pid}) did not report "applied":\n${show(r)}`);
+    assert.equal(
+      mine.length,
+      1,
+      `worker ${w.name} (pid ${w.child.pid}) did not report "applied":\n${show(r)}`,
+    );
   }
   return applied;
 }
@@ -106,7 +120,6 @@ async function readAudit(t: Parameters<typeof readTopic>[0], p: LiveControlPipel
   });
   return records.map((r) => JSON.parse(r.value?.toString() ?? "null") as AuditRecord);
 }
-
 
 const idsOf = (runId: string, count: number) => Array.from({ length: count }, (_, i) => `${runId}-${i}`);
 const versionsOf = (ps: Prediction[]) => [...new Set(ps.map((p) => p.model.version))].sort();
@@ -162,7 +175,11 @@ test(
       const first = mine.findIndex((x) => x.model.version === "2");
       assert.ok(first >= 0, `partition ${partition} never switched`);
       const lateV1 = mine.slice(first).filter((x) => x.model.version === "1");
-      assert.equal(lateV1.length, 0, `partition ${partition}: v1 after v2 at offset ${lateV1[0]?.sourceOffset}`);
+      assert.equal(
+        lateV1.length,
+        0,
+        `partition ${partition}: v1 after v2 at offset ${lateV1[0]?.sourceOffset}`,
+      );
       firstV2At.push((mine[first] as Prediction).predictedAt);
     }
     // Events produced after the CLI returned (every worker had applied by then) are all v2.
@@ -171,14 +188,18 @@ test(
     assert.deepEqual(versionsOf(after), ["2"]);
 
     // Measurements: control write → first v2 prediction; per-worker load; throughput dip.
-    const control = await readTopic(t, testKafka(), p.control, { until: (r) => r.length >= 1, timeoutMs: 10_000 });
-    const state = parseModelState(control[0]?.value as Buffer);
+    const control = await readTopic(t, testKafka(), p.control, {
+      until: (r) => r.length >= 1,
+      timeoutMs: 10_000,
+    });
+    const state = parseDesiredState(control[0]?.value as Buffer);
     assert.equal(state.active, "2");
     assert.equal(state.previous, "1");
     const audit = await readAudit(t, p, 2);
     const applies = audit.filter((r): r is Extract<AuditRecord, { type: "apply" }> => r.type === "apply");
     assert.equal(applies.length, 2);
-    for (const r of applies) assert.deepEqual({ ok: r.ok, active: r.serving.active }, { ok: true, active: "2" });
+    for (const r of applies)
+      assert.deepEqual({ ok: r.ok, active: r.serving.active }, { ok: true, active: "2" });
     assert.ok(audit.some((r) => r.type === "change" && r.state.revision === 1));
 
     const firstV2 = Math.min(...firstV2At);
@@ -242,7 +263,9 @@ test(
         `lowest while the CLI ran ${perSec(atCli.min)}/s at ${atCli.at} ms (dip ${dip(atCli.min)}%); ` +
         `baseline: lowest with no CLI running ${perSec(baseline.min)}/s (dip ${dip(baseline.min)}%)`,
     );
-    console.log(`MEASURE throughput series (ms from the write: predictions/s / input/s): ${series.join(" ")}`);
+    console.log(
+      `MEASURE throughput series (ms from the write: predictions/s / input/s): ${series.join(" ")}`,
+    );
     console.log(
       `MEASURE stream: ${count} events at ${rate}/s on 6 partitions, 2 workers; ` +
         `${ps.filter((x) => x.model.version === "1").length} on v1, ${ps.filter((x) => x.model.version === "2").length} on v2; ` +
@@ -343,7 +366,9 @@ test(
     assert.equal(mixed.length, 0, `keys served by two versions: ${mixed.slice(0, 3).map(([k]) => k)}`);
     const onCanary = keys.filter((k) => byKey.get(k)?.has("2"));
     const share = onCanary.length / keys.length;
-    console.log(`MEASURE canary 10%: ${onCanary.length} of ${keys.length} keys on v2 (${(share * 100).toFixed(2)}%)`);
+    console.log(
+      `MEASURE canary 10%: ${onCanary.length} of ${keys.length} keys on v2 (${(share * 100).toFixed(2)}%)`,
+    );
     assert.ok(share >= 0.08 && share <= 0.12, `share on the canary ${share}`);
     const wrong = keys.filter((k) => byKey.get(k)?.has("2") !== inCanary(Buffer.from(k), 10));
     assert.equal(wrong.length, 0, `keys not where inCanary puts them: ${wrong.slice(0, 3)}`);
@@ -375,7 +400,9 @@ test("shadow outputs appear only on the shadow topic", { timeout: 120_000 }, asy
   assert.match(off.stdout, /now active 1\s*$/m);
   const run2 = uniqueName("shadow-off");
   await produceRun(p.input, 1_000, 0, run2);
-  const out2 = predictions(await readPredictions(t, p.output, 3_000)).filter((x) => x.eventId.startsWith(run2));
+  const out2 = predictions(await readPredictions(t, p.output, 3_000)).filter((x) =>
+    x.eventId.startsWith(run2),
+  );
   assertExactlyOnce(out2, idsOf(run2, 1_000));
   assert.deepEqual(versionsOf(out2), ["1"]);
   // The output is committed in the same transactions as any shadow records would be.
@@ -449,7 +476,15 @@ test("models CLI: usage errors exit 2 and name the problem; list shows versions 
     );
   }
 
-  const deploy = await models("deploy", p, [...m, "--version", "2", "--by", "tester", "--reason", "cli test"]);
+  const deploy = await models("deploy", p, [
+    ...m,
+    "--version",
+    "2",
+    "--by",
+    "tester",
+    "--reason",
+    "cli test",
+  ]);
   assert.equal(deploy.code, 0, show(deploy));
   const after = await models("list", p, []);
   assert.match(after.stdout, /desired:\s+active 2, no canary, no shadow/);

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isAimassError } from "../../../services/common/errors.js";
-import { formatOptions, parseArgs, type OptionSpec } from "../../../services/control/args.js";
+import { formatOptions, parseArgs, type OptionSpec } from "../../../services/cli/args.js";
 
 const SPECS: OptionSpec[] = [
   { name: "config", type: "string", description: "pipeline config", required: true },

@@ -1,7 +1,7 @@
 // sliceByBytes: bounded produce requests, order kept per topic, nothing dropped or repeated.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { messageBytes, sliceByBytes } from "../../../services/common/kafka/slices.js";
+import { messageBytes, sliceByBytes } from "../../../../services/common/kafka/slices.js";
 
 const msg = (topic: string, i: number, bytes: number) => ({ key: `${topic}-${i}`, value: "x".repeat(bytes) });
 

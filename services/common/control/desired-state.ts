@@ -5,7 +5,7 @@ import { AimassError } from "../errors.js";
 
 const version = z.string().regex(/^[A-Za-z0-9._-]+$/);
 
-export const modelStateSchema = z.strictObject({
+export const desiredStateSchema = z.strictObject({
   model: z.string().min(1),
   /** The version serving every key not routed to the canary. */
   active: version,
@@ -20,16 +20,16 @@ export const modelStateSchema = z.strictObject({
   updatedAt: z.int(),
   reason: z.string(),
 });
-export type ModelState = z.infer<typeof modelStateSchema>;
+export type DesiredState = z.infer<typeof desiredStateSchema>;
 
-export function parseModelState(bytes: Buffer): ModelState {
+export function parseDesiredState(bytes: Buffer): DesiredState {
   let raw: unknown;
   try {
     raw = JSON.parse(bytes.toString("utf8"));
   } catch (err) {
     throw new AimassError("CONFIG_INVALID", "control record is not JSON", { cause: err });
   }
-  const parsed = modelStateSchema.safeParse(raw);
+  const parsed = desiredStateSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     throw new AimassError("CONFIG_INVALID", `invalid control record: ${issues}`);
@@ -38,7 +38,7 @@ export function parseModelState(bytes: Buffer): ModelState {
 }
 
 export type AuditRecord =
-  | { type: "change"; state: ModelState }
+  | { type: "change"; state: DesiredState }
   | {
       type: "apply";
       worker: string;

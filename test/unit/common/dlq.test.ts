@@ -4,7 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { IHeaders } from "kafkajs";
 import { AimassError } from "../../../services/common/errors.js";
-import { DLQ_HEADER, dlqMessage, type SourceRecord } from "../../../services/predictor/dlq.js";
+import { DLQ_HEADER, dlqMessage } from "../../../services/common/dlq.js";
+import type { SourceRecord } from "../../../services/common/records.js";
 
 function record(overrides: Partial<SourceRecord> = {}): SourceRecord {
   return {

@@ -7,7 +7,7 @@
 import type { Logger } from "../common/logger.js";
 import type { ModelConfig } from "../common/config/schema.js";
 import { errorMessage } from "../common/errors.js";
-import { inCanary, type ModelState } from "../common/control/state.js";
+import { inCanary, type DesiredState } from "../common/control/desired-state.js";
 import { ModelRuntime, type ModelRuntimeHooks } from "./model-runtime.js";
 
 interface Serving {
@@ -33,7 +33,7 @@ export interface ApplyResult {
   loadMs: number;
 }
 
-export class ModelRegistry {
+export class ServedModels {
   private readonly serving = new Map<string, Serving>();
   /** Loaded runtimes by "<model>@<version>", with the number of snapshots holding them. */
   private readonly loaded = new Map<string, { runtime: ModelRuntime; refs: number; retired: boolean }>();
@@ -97,13 +97,13 @@ export class ModelRegistry {
   }
 
   /** Applies a desired state; serialized, so concurrent changes apply in order. */
-  apply(state: ModelState): Promise<ApplyResult> {
+  apply(state: DesiredState): Promise<ApplyResult> {
     const next = this.applying.then(() => this.applyNow(state));
     this.applying = next.catch(() => undefined);
     return next;
   }
 
-  private async applyNow(state: ModelState): Promise<ApplyResult> {
+  private async applyNow(state: DesiredState): Promise<ApplyResult> {
     const current = this.serving.get(state.model);
     const started = performance.now();
     if (!current) {

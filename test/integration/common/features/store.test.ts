@@ -8,13 +8,13 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { parsePipelineConfig } from "../../../services/common/config/load.js";
-import type { FeaturesConfig, PipelineConfigInput } from "../../../services/common/config/schema.js";
-import { isAimassError } from "../../../services/common/errors.js";
-import { FeatureStore, type FeatureUpdate } from "../../../services/common/features/store.js";
-import { deferrer, endpoints, testLogger, testRedis, uniqueName } from "../../helpers/stack.js";
-import { testPipelineRaw } from "../../helpers/pipeline.js";
-import { OwnRedis } from "../../helpers/redis-server.js";
+import { parsePipelineConfig } from "../../../../services/common/config/load.js";
+import type { FeaturesConfig, PipelineConfigInput } from "../../../../services/common/config/schema.js";
+import { isAimassError } from "../../../../services/common/errors.js";
+import { FeatureStore, type FeatureUpdate } from "../../../../services/common/features/store.js";
+import { deferrer, endpoints, testLogger, testRedis, uniqueName } from "../../../helpers/stack.js";
+import { testPipelineRaw } from "../../../helpers/pipeline.js";
+import { OwnRedis } from "../../../helpers/redis-server.js";
 
 type RawFeatures = NonNullable<PipelineConfigInput["features"]>;
 

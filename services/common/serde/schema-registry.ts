@@ -9,7 +9,7 @@ export interface RegistryOptions {
   requestTimeoutMs?: number;
 }
 
-export function createRegistryClient(options: RegistryOptions): SchemaRegistryClient {
+export function createSchemaRegistryClient(options: RegistryOptions): SchemaRegistryClient {
   return new SchemaRegistryClient({
     baseURLs: [options.url],
     createAxiosDefaults: { timeout: options.requestTimeoutMs ?? 10_000 },
