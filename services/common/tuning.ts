@@ -1,0 +1,82 @@
+// Every internal timeout, interval and retry knob, in one frozen place. These are not user
+// configuration (that is the pipeline config's zod schema, services/common/config/schema.ts):
+// they are the values the code was measured and tested with. Components receive them as
+// resolved options and keep no `??` defaults of their own; tests pass smaller ones.
+//
+// Units are in the names. Each value says why it is what it is.
+
+export const TUNING = Object.freeze({
+  kafka: Object.freeze({
+    /** TCP connect to a broker: a wrong address fails within this, not after minutes. */
+    connectionTimeoutMs: 5_000,
+    /** One request's round trip; long enough for a transaction coordinator under load. */
+    requestTimeoutMs: 30_000,
+    /** kafkajs' client-level retrier for metadata and admin calls. */
+    clientRetry: Object.freeze({ initialRetryTime: 100, retries: 8 }),
+    /** How long a fetch waits for data on an idle partition; bounds idle latency. */
+    fetchMaxWaitMs: 100,
+    /** A consumer group member's retrier (kafkajs restarts the consumer past it). */
+    consumerRetries: 10,
+    /** The group waits this long (at least) for members to rejoin during a rebalance. */
+    minRebalanceTimeoutMs: 60_000,
+    /** A fetch request returns at least this much per partition when the records are there. */
+    minFetchBytesPerPartition: 1_048_576,
+  }),
+  transactions: Object.freeze({
+    /**
+     * The transactional producer's retrier. A short first retry: CONCURRENT_TRANSACTIONS right
+     * after the previous commit clears within milliseconds, and every transaction's first
+     * send can hit it.
+     */
+    producerRetry: Object.freeze({ retries: 12, initialRetryTime: 10, maxRetryTime: 2_000 }),
+    /** AddOffsetsToTxn answered CONCURRENT_TRANSACTIONS (kafkajs #430 does not retry it). */
+    sendOffsetsAttempts: 20,
+    sendOffsetsInitialBackoffMs: 20,
+  }),
+  predictor: Object.freeze({
+    /** Consumer lag is re-read from the broker this often, so a stalled worker shows lag growing. */
+    lagRefreshMs: 5_000,
+    /** At start the feature store gets this long to answer; past it chunks fail and retry. */
+    featureStoreReadyMs: 5_000,
+  }),
+  control: Object.freeze({
+    /** A worker (or the CLI) reads the control topic to its end within this, or fails. */
+    catchUpTimeoutMs: 30_000,
+    /** The control listener's fetch wait: a change applies within about this. */
+    fetchMaxWaitMs: 200,
+    /** `aimass models … --wait-ms` default: how long to collect workers' apply results. */
+    cliWaitMs: 10_000,
+  }),
+  features: Object.freeze({
+    /** Redis connect timeout = commandTimeoutMs × this, at least minConnectTimeoutMs. */
+    connectTimeoutFactor: 10,
+    minConnectTimeoutMs: 1_000,
+    /** Reconnect backoff: attempt × stepMs, at most maxMs. */
+    reconnectStepMs: 100,
+    reconnectMaxMs: 2_000,
+    /** QUIT at close gets this long before the socket is dropped. */
+    quitTimeoutMs: 1_000,
+  }),
+  schemaRegistry: Object.freeze({
+    /** One registry request; the registry is on the hot path until the serde caches warm. */
+    requestTimeoutMs: 10_000,
+    retries: 2,
+    retriesMaxWaitMs: 2_000,
+  }),
+  inference: Object.freeze({
+    /** A worker thread loads and warms its session within this, or the model fails to load. */
+    startTimeoutMs: 60_000,
+    /** Rows queued for a pool beyond this are refused (the batcher's bound normally holds first). */
+    maxQueuedRuns: 10_000,
+    /** A crashed inference thread is respawned with backoff up to this. */
+    respawnMaxDelayMs: 30_000,
+    /** close() waits this long for in-flight runs before terminating threads. */
+    stopGraceMs: 10_000,
+  }),
+  cli: Object.freeze({
+    /** `aimass smoke` gives the three services this long in all. */
+    smokeTimeoutMs: 60_000,
+  }),
+});
+
+export type Tuning = typeof TUNING;
