@@ -25,11 +25,12 @@ import { PredictorMetrics } from "./metrics.js";
 import type { SourceRecord } from "../common/records.js";
 import { noopTracer, type BatchTracer } from "../common/tracing.js";
 import { closeAll, exceedsGrace } from "../common/lifecycle.js";
+import type { Service, ServiceState } from "../common/service.js";
 
 /** How often consumer lag is re-read from the broker (between commits too). */
 const LAG_REFRESH_MS = 5_000;
 
-export type PredictorState = "starting" | "running" | "draining" | "stopped" | "failed";
+export type PredictorState = ServiceState;
 
 export interface PredictorOptions {
   config: PipelineConfig;
@@ -41,7 +42,7 @@ export interface PredictorOptions {
   tracer?: BatchTracer;
 }
 
-export class Predictor {
+export class Predictor implements Service {
   private stateValue: PredictorState = "starting";
   private readonly workers = new Map<number, PartitionWorker>();
   private readonly fencedAt = new Map<number, number>();
@@ -69,8 +70,20 @@ export class Predictor {
     this.log = options.logger.child({ pipeline: options.config.pipeline.name });
   }
 
+  private resolveFailed!: (err: unknown) => void;
+  readonly failed = new Promise<unknown>((r) => (this.resolveFailed = r));
+
   get state(): PredictorState {
     return this.stateValue;
+  }
+
+  get alive(): boolean {
+    return this.stateValue !== "failed" && this.stateValue !== "stopped";
+  }
+
+  get notReadyReason(): string | undefined {
+    if (this.ready) return undefined;
+    return this.stateValue !== "running" ? `state ${this.stateValue}` : "no partitions assigned";
   }
 
   /** Ready: models warm, in the group, at least one partition assigned, not draining. */
@@ -411,6 +424,7 @@ export class Predictor {
     if (this.stateValue === "failed" || this.stateValue === "stopped") return;
     this.stateValue = "failed";
     this.log.error("predictor failed", { error: err });
+    this.resolveFailed(err);
     this.stop().catch((e: unknown) => this.log.error("stop after failure failed", { error: e }));
   }
 
