@@ -31,7 +31,7 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Kafka } from "kafkajs";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
@@ -51,44 +51,39 @@ import { produceEvents } from "./produce-events.js";
 
 const VARIANTS: ClientVariant[] = [...kafkajsVariants, ...confluentVariants, ...platformaticVariants];
 
-const specs: OptionSpec[] = [
-  {
-    name: "clients",
+const specs = {
+  clients: {
     type: "string",
     description: `comma-separated variants (default kafkajs,confluent,platformatic): ${VARIANTS.map((v) => v.name).join(", ")}`,
   },
-  { name: "phases", type: "string", description: "throughput,rebalance (default both)" },
-  { name: "rounds", type: "number", description: "rounds (default 1)" },
-  { name: "events", type: "number", description: "events per throughput drain (default 100000)" },
-  { name: "partitions", type: "number", description: "input/output partitions (default 6)" },
-  { name: "max-per-txn", type: "number", description: "records per transaction at most (default 500)" },
-  { name: "rate", type: "number", description: "rebalance phase: events/s produced (default 1000)" },
-  {
-    name: "warmup-seconds",
+  phases: { type: "string", description: "throughput,rebalance (default both)" },
+  rounds: { type: "number", description: "rounds (default 1)" },
+  events: { type: "number", description: "events per throughput drain (default 100000)" },
+  partitions: { type: "number", description: "input/output partitions (default 6)" },
+  "max-per-txn": { type: "number", description: "records per transaction at most (default 500)" },
+  rate: { type: "number", description: "rebalance phase: events/s produced (default 1000)" },
+  "warmup-seconds": {
     type: "number",
     description: "rebalance: output time before the join (default 10)",
   },
-  {
-    name: "join-window",
+  "join-window": {
     type: "number",
     description: "rebalance: seconds measured after the join (default 15)",
   },
-  {
-    name: "kill-window",
+  "kill-window": {
     type: "number",
     description: "rebalance: seconds measured after the kill (default 30; at least 60 for KIP-848 variants)",
   },
-  { name: "session-timeout", type: "number", description: "group session timeout ms (default 6000)" },
-  { name: "heartbeat", type: "number", description: "group heartbeat interval ms (default 500)" },
-  {
-    name: "out",
+  "session-timeout": { type: "number", description: "group session timeout ms (default 6000)" },
+  heartbeat: { type: "number", description: "group heartbeat interval ms (default 500)" },
+  out: {
     type: "string",
     description: "JSON result path (default load-tests/results/clients-<ts>.json)",
   },
   // Internal: the bench spawns itself with these as its passthrough processes.
   ...SERVE_SPECS,
-  { name: "client", type: "string", description: "(internal, --serve) variant" },
-];
+  client: { type: "string", description: "(internal, --serve) variant" },
+} satisfies OptionSpecs;
 
 interface Settings {
   events: number;
@@ -487,12 +482,13 @@ const fmt = (n: number | undefined): string =>
   n === undefined || Number.isNaN(n) ? "–" : String(Math.round(n));
 
 async function main(): Promise<void> {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench-clients [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench-clients", specs));
     return;
   }
-  const { options } = parseArgs(process.argv.slice(2), specs);
-  const num = (name: string, fallback: number): number => (options[name] as number | undefined) ?? fallback;
+  const options = parseOptions(process.argv.slice(2), specs);
+  const num = (name: Parameters<typeof options.number>[0], fallback: number): number =>
+    options.number(name) ?? fallback;
   const settings: Settings = {
     events: num("events", 100_000),
     partitions: num("partitions", 6),
@@ -505,24 +501,22 @@ async function main(): Promise<void> {
     heartbeatMs: num("heartbeat", 500),
     logDir: "",
   };
-  if (options.serve === true) {
-    await serve(options.client as string, {
+  if (options.flag("serve")) {
+    await serve(options.requiredString("client"), {
       ...settings,
-      input: options.input as string,
-      output: options.output as string,
-      group: options.group as string,
+      input: options.requiredString("input"),
+      output: options.requiredString("output"),
+      group: options.requiredString("group"),
     });
     return;
   }
-  const names = ((options.clients as string | undefined) ?? "kafkajs,confluent,platformatic").split(",");
+  const names = (options.string("clients") ?? "kafkajs,confluent,platformatic").split(",");
   const variants = names.map((n) => {
     const v = VARIANTS.find((x) => x.name === n.trim());
     if (!v) throw new Error(`unknown client "${n}"; one of ${VARIANTS.map((x) => x.name).join(", ")}`);
     return v;
   });
-  const phases = ((options.phases as string | undefined) ?? "throughput,rebalance")
-    .split(",")
-    .map((p) => p.trim());
+  const phases = (options.string("phases") ?? "throughput,rebalance").split(",").map((p) => p.trim());
   const rounds = num("rounds", 1);
   // Fail early, with the fix, when a client is not installed.
   let librdkafka = "–";
@@ -620,7 +614,7 @@ async function main(): Promise<void> {
   for (const r of results)
     for (const f of r.failures) lines.push(`\nround ${r.round}: ${f.client} ${f.phase} failed: ${f.error}`);
   process.stdout.write(lines.join("\n") + "\n");
-  const out = (options.out as string | undefined) ?? join(resultsDir, `clients-${stamp}.json`);
+  const out = options.string("out") ?? join(resultsDir, `clients-${stamp}.json`);
   const variantInfo = variants.map(({ name, client, eosModel, protocol, brokerSideSessionTimeout }) => ({
     name,
     client,

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createLogger } from "../services/common/logger.js";
 import type { FeaturesConfig } from "../services/common/config/schema.js";
@@ -23,23 +23,21 @@ import { REPO } from "./lib/predictor-process.js";
 import { prng } from "./lib/shop-events.js";
 import { summarize } from "./lib/percentiles.js";
 
-const specs: OptionSpec[] = [
-  {
-    name: "sizes",
+const specs = {
+  sizes: {
     type: "string",
     description: "comma list of batch sizes, in events (default 1,8,32,128,512)",
   },
-  { name: "iterations", type: "number", description: "timed lookups per batch size and way (default 200)" },
-  { name: "warmup", type: "number", description: "untimed iterations first, per batch size (default 20)" },
-  { name: "users", type: "number", description: "users loaded (default 10000)" },
-  { name: "items", type: "number", description: "items loaded (default 5000)" },
-  {
-    name: "budget-seconds",
+  iterations: { type: "number", description: "timed lookups per batch size and way (default 200)" },
+  warmup: { type: "number", description: "untimed iterations first, per batch size (default 20)" },
+  users: { type: "number", description: "users loaded (default 10000)" },
+  items: { type: "number", description: "items loaded (default 5000)" },
+  "budget-seconds": {
     type: "number",
     description: "stop a batch size's iterations after this long; fewer samples are reported (default 20)",
   },
-  { name: "seed", type: "number", description: "PRNG seed (default 11)" },
-];
+  seed: { type: "number", description: "PRNG seed (default 11)" },
+} satisfies OptionSpecs;
 
 type Way = "aimass" | "naive" | "concurrent";
 const WAYS: Way[] = ["aimass", "naive", "concurrent"];
@@ -111,18 +109,18 @@ const round = (ms: number) => Math.round(ms * 1_000) / 1_000;
 const ratio = (a: number, b: number) => (b > 0 ? Math.round((a / b) * 100) / 100 : Number.NaN);
 
 export async function benchFeatures(argv: string[]): Promise<{ rows: Row[]; file: string }> {
-  const { options } = parseArgs(argv, specs);
-  const sizes = String(options.sizes ?? "1,8,32,128,512")
+  const options = parseOptions(argv, specs);
+  const sizes = (options.string("sizes") ?? "1,8,32,128,512")
     .split(",")
     .map((s) => Number(s.trim()))
     .filter((n) => Number.isInteger(n) && n > 0);
   if (sizes.length === 0) throw new Error("--sizes: give positive integers, e.g. 1,8,32");
-  const iterations = (options.iterations as number | undefined) ?? 200;
-  const warmup = (options.warmup as number | undefined) ?? 20;
-  const users = (options.users as number | undefined) ?? 10_000;
-  const items = (options.items as number | undefined) ?? 5_000;
-  const budgetMs = ((options["budget-seconds"] as number | undefined) ?? 20) * 1_000;
-  const rand = prng((options.seed as number | undefined) ?? 11);
+  const iterations = options.number("iterations") ?? 200;
+  const warmup = options.number("warmup") ?? 20;
+  const users = options.number("users") ?? 10_000;
+  const items = options.number("items") ?? 5_000;
+  const budgetMs = (options.number("budget-seconds") ?? 20) * 1_000;
+  const rand = prng(options.number("seed") ?? 11);
 
   const url = endpointsFromEnv().redisUrl;
   const prefix = `aimass-bench-${randomUUID().slice(0, 8)}`;
@@ -264,8 +262,8 @@ export function formatTable(rows: Row[]): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench-features [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench-features", specs));
   } else {
     const started = performance.now();
     const { rows, file } = await benchFeatures(process.argv.slice(2));

@@ -5,21 +5,22 @@
 //   node dist/load-tests/bench-inference.js --model bench-mlp [--batch-sizes 1,8,32,128,512]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { createLogger } from "../services/common/logger.js";
 import { resolveVersion } from "../services/common/models/repository.js";
-import { InferencePool } from "../services/predictor/inference/pool.js";
+import { TUNING } from "../services/common/tuning.js";
+import { INFERENCE_WORKER_URL, InferencePool } from "../services/predictor/inference/pool.js";
 import type { ModelSpec, NamedTensors } from "../services/predictor/inference/types.js";
 import { modelSpec } from "../services/predictor/model-runtime.js";
 import { REPO } from "./lib/predictor-process.js";
 import { prng } from "./lib/shop-events.js";
 
-const specs: OptionSpec[] = [
-  { name: "model", type: "string", description: "shop-propensity | bench-mlp (default shop-propensity)" },
-  { name: "version", type: "string", description: "model version in models/ (default 1)" },
-  { name: "batch-sizes", type: "string", description: "comma list (default 1,8,32,128,512)" },
-  { name: "seconds", type: "number", description: "measured time per batch size (default 1.5)" },
-];
+const specs = {
+  model: { type: "string", description: "shop-propensity | bench-mlp (default shop-propensity)" },
+  version: { type: "string", description: "model version in models/ (default 1)" },
+  "batch-sizes": { type: "string", description: "comma list (default 1,8,32,128,512)" },
+  seconds: { type: "number", description: "measured time per batch size (default 1.5)" },
+} satisfies OptionSpecs;
 
 export const INFERENCE_MODELS = ["shop-propensity", "bench-mlp"] as const;
 export type InferenceModel = (typeof INFERENCE_MODELS)[number];
@@ -82,7 +83,12 @@ export async function benchInference(
 ): Promise<InferenceRow[]> {
   const config = resolveVersion(join(REPO, "models"), model, o.version ?? "1");
   const spec = modelSpec({ ...config, poolSize: 1 });
-  const pool = await InferencePool.create(spec, { size: 1, logger: createLogger({ level: "warn" }) });
+  const pool = await InferencePool.create(spec, {
+    ...TUNING.inference,
+    workerUrl: INFERENCE_WORKER_URL,
+    size: 1,
+    logger: createLogger({ level: "warn" }),
+  });
   const rows: InferenceRow[] = [];
   try {
     for (const b of o.batchSizes ?? [1, 8, 32, 128, 512]) {
@@ -112,20 +118,18 @@ export function inferenceTable(rows: InferenceRow[]): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench-inference [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench-inference", specs));
   } else {
-    const { options } = parseArgs(process.argv.slice(2), specs);
-    const model = (options.model as string | undefined) ?? "shop-propensity";
+    const options = parseOptions(process.argv.slice(2), specs);
+    const model = options.string("model") ?? "shop-propensity";
     if (!(INFERENCE_MODELS as readonly string[]).includes(model)) {
       throw new Error(`--model must be one of ${INFERENCE_MODELS.join(", ")}`);
     }
     const rows = await benchInference(model, {
-      version: options.version as string | undefined,
-      batchSizes: String(options["batch-sizes"] ?? "1,8,32,128,512")
-        .split(",")
-        .map(Number),
-      seconds: options.seconds as number | undefined,
+      version: options.string("version"),
+      batchSizes: (options.string("batch-sizes") ?? "1,8,32,128,512").split(",").map(Number),
+      seconds: options.number("seconds"),
     });
     process.stdout.write(inferenceTable(rows));
     const out = join(REPO, "load-tests", "results");

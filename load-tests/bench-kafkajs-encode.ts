@@ -9,13 +9,13 @@ import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { REPO } from "./lib/predictor-process.js";
 
-const specs: OptionSpec[] = [
-  { name: "seconds", type: "number", description: "measuring time per case (default 2)" },
-  { name: "measure", type: "boolean", description: "(internal) measure the installed kafkajs, print JSON" },
-];
+const specs = {
+  seconds: { type: "number", description: "measuring time per case (default 2)" },
+  measure: { type: "boolean", description: "(internal) measure the installed kafkajs, print JSON" },
+} satisfies OptionSpecs;
 
 type Message = { key: Buffer; value: Buffer; headers: Record<string, string> };
 type GroupFn = (o: {
@@ -117,13 +117,13 @@ export function benchKafkajsEncode(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench-kafkajs-encode [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench-kafkajs-encode", specs));
     process.exit(0);
   }
-  const { options } = parseArgs(process.argv.slice(2), specs);
-  const seconds = (options.seconds as number | undefined) ?? 2;
-  if (options.measure === true) {
+  const options = parseOptions(process.argv.slice(2), specs);
+  const seconds = options.number("seconds") ?? 2;
+  if (options.flag("measure")) {
     process.stdout.write(JSON.stringify(await measure(seconds)));
   } else {
     const rows = benchKafkajsEncode(seconds);

@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Kafka } from "kafkajs";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
@@ -22,17 +22,16 @@ import { SERVE_SPECS } from "./clients/types.js";
 import { REPO } from "./lib/predictor-process.js";
 import { produceEvents } from "./produce-events.js";
 
-const specs: OptionSpec[] = [
-  { name: "events", type: "number", description: "events to drain (default 20000)" },
-  { name: "partitions", type: "number", description: "input/output partitions (default 6)" },
-  {
-    name: "max-per-txn",
+const specs = {
+  events: { type: "number", description: "events to drain (default 20000)" },
+  partitions: { type: "number", description: "input/output partitions (default 6)" },
+  "max-per-txn": {
     type: "number",
     description: "records per transaction at most (default 1000, the pipeline's default)",
   },
   // Internal: the bench spawns itself with these as its passthrough processes.
   ...SERVE_SPECS,
-];
+} satisfies OptionSpecs;
 
 export interface PassthroughResult {
   events: number;
@@ -153,23 +152,23 @@ export async function benchPassthrough(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench-passthrough [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench-passthrough", specs));
     process.exit(0);
   }
-  const { options } = parseArgs(process.argv.slice(2), specs);
-  const maxPerTxn = (options["max-per-txn"] as number | undefined) ?? 1000;
-  if (options.serve === true) {
+  const options = parseOptions(process.argv.slice(2), specs);
+  const maxPerTxn = options.number("max-per-txn") ?? 1000;
+  if (options.flag("serve")) {
     await serve({
-      input: options.input as string,
-      output: options.output as string,
-      group: options.group as string,
+      input: options.requiredString("input"),
+      output: options.requiredString("output"),
+      group: options.requiredString("group"),
       maxPerTxn,
     });
   } else {
     const r = await benchPassthrough({
-      events: options.events as number | undefined,
-      partitions: options.partitions as number | undefined,
+      events: options.number("events"),
+      partitions: options.number("partitions"),
       maxPerTxn,
     });
     process.stdout.write(

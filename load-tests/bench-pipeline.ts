@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
@@ -26,30 +26,27 @@ import { color, svgChart, type Series } from "./lib/svg.js";
 import { produceEvents } from "./produce-events.js";
 import { readPredictions } from "./read-predictions.js";
 
-const specs: OptionSpec[] = [
-  {
-    name: "batch-sizes",
+const specs = {
+  "batch-sizes": {
     type: "string",
     description: "comma list of maxBatchSize values (default 1,16,128)",
   },
-  { name: "delays", type: "string", description: "comma list of maxDelayMs values (default 5)" },
-  { name: "max-delay-ms", type: "number", description: "same as --delays with one value" },
-  { name: "workers", type: "string", description: "comma list of worker process counts (default 1)" },
-  { name: "events", type: "number", description: "events for the throughput phase (default 20000)" },
-  {
-    name: "rate",
+  delays: { type: "string", description: "comma list of maxDelayMs values (default 5)" },
+  "max-delay-ms": { type: "number", description: "same as --delays with one value" },
+  workers: { type: "string", description: "comma list of worker process counts (default 1)" },
+  events: { type: "number", description: "events for the throughput phase (default 20000)" },
+  rate: {
     type: "string",
     description:
       "comma list of latency phase rates: events/s, or `half` (of the drain throughput) (default 1000)",
   },
-  { name: "latency-seconds", type: "number", description: "length of the latency phase (default 8)" },
-  {
-    name: "variants",
+  "latency-seconds": { type: "number", description: "length of the latency phase (default 8)" },
+  variants: {
     type: "string",
     description:
       "comma list of: plain (no HTTP), scraped (/metrics scraped every second), traced (OTLP export on), nolineage (output.lineageHeaders off) (default plain)",
   },
-];
+} satisfies OptionSpecs;
 
 export const VARIANTS = ["plain", "scraped", "traced", "nolineage"] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -287,8 +284,8 @@ export async function runPipeline(o: PipelineRunOptions): Promise<PipelineRow[]>
 }
 
 const round1 = (v: number) => Math.round(v * 10) / 10;
-const list = (v: unknown, d: string) =>
-  String(v ?? d)
+const list = (v: string | undefined, d: string) =>
+  (v ?? d)
     .split(",")
     .map((x) => x.trim())
     .filter((x) => x !== "");
@@ -349,24 +346,24 @@ export function pipelineChart(rows: PipelineRow[]): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench-pipeline [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench-pipeline", specs));
   } else {
-    const { options } = parseArgs(process.argv.slice(2), specs);
-    const sizes = list(options["batch-sizes"], "1,16,128").map(Number);
-    const delays = list(options.delays, String(options["max-delay-ms"] ?? 5)).map(Number);
-    const workerCounts = list(options.workers, "1").map(Number);
-    const rates = list(options.rate, "1000").map((r) => (r === "half" ? "half" : Number(r)));
+    const options = parseOptions(process.argv.slice(2), specs);
+    const sizes = list(options.string("batch-sizes"), "1,16,128").map(Number);
+    const delays = list(options.string("delays"), String(options.number("max-delay-ms") ?? 5)).map(Number);
+    const workerCounts = list(options.string("workers"), "1").map(Number);
+    const rates = list(options.string("rate"), "1000").map((r) => (r === "half" ? "half" : Number(r)));
     for (const r of rates) {
       if (r !== "half" && !(r > 0)) throw new Error(`--rate: a positive number or "half", got ${r}`);
     }
-    const events = (options.events as number | undefined) ?? 20_000;
-    const seconds = (options["latency-seconds"] as number | undefined) ?? 8;
-    const variants = list(options.variants, "plain") as Variant[];
-    for (const v of variants) {
-      if (!(VARIANTS as readonly string[]).includes(v))
-        throw new Error(`unknown variant "${v}" (one of ${VARIANTS.join(", ")})`);
-    }
+    const events = options.number("events") ?? 20_000;
+    const seconds = options.number("latency-seconds") ?? 8;
+    const variants = list(options.string("variants"), "plain").map((v): Variant => {
+      const known = VARIANTS.find((x) => x === v);
+      if (known === undefined) throw new Error(`unknown variant "${v}" (one of ${VARIANTS.join(", ")})`);
+      return known;
+    });
     for (const n of [...sizes, ...delays, ...workerCounts]) {
       if (!Number.isInteger(n) || n < 0) throw new Error(`not a count: ${n}`);
     }

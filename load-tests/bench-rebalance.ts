@@ -8,7 +8,7 @@
 //   node dist/load-tests/bench-rebalance.js [--rate 1000] [--phase-seconds 15]
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
@@ -17,11 +17,11 @@ import { PredictorProcess, REPO } from "./lib/predictor-process.js";
 import { shopPipeline } from "./lib/shop-pipeline.js";
 import { produceEvents } from "./produce-events.js";
 
-const specs: OptionSpec[] = [
-  { name: "rate", type: "number", description: "events/s throughout (default 1000)" },
-  { name: "phase-seconds", type: "number", description: "seconds per phase (default 15)" },
-  { name: "session-timeout-ms", type: "number", description: "workers' session timeout (default 6000)" },
-];
+const specs = {
+  rate: { type: "number", description: "events/s throughout (default 1000)" },
+  "phase-seconds": { type: "number", description: "seconds per phase (default 15)" },
+  "session-timeout-ms": { type: "number", description: "workers' session timeout (default 6000)" },
+} satisfies OptionSpecs;
 
 const JOINED = /"msg":"partitions assigned"[^\n]*"partitions":\[\d/;
 
@@ -153,14 +153,14 @@ export function pauseTable(rows: PauseRow[]): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench-rebalance [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench-rebalance", specs));
   } else {
-    const { options } = parseArgs(process.argv.slice(2), specs);
+    const options = parseOptions(process.argv.slice(2), specs);
     const o = {
-      rate: (options.rate as number | undefined) ?? 1000,
-      phaseSeconds: (options["phase-seconds"] as number | undefined) ?? 15,
-      sessionTimeoutMs: (options["session-timeout-ms"] as number | undefined) ?? 6000,
+      rate: options.number("rate") ?? 1000,
+      phaseSeconds: options.number("phase-seconds") ?? 15,
+      sessionTimeoutMs: options.number("session-timeout-ms") ?? 6000,
     };
     const r = await benchRebalance(o);
     process.stdout.write(pauseTable(r.rows));

@@ -10,7 +10,7 @@
 //   node dist/load-tests/bench.js [--pipeline-events 300000] [--passthrough-events 400000] ...
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
@@ -23,15 +23,15 @@ import { color, svgChart } from "./lib/svg.js";
 import { produceEvents } from "./produce-events.js";
 import { readPredictions } from "./read-predictions.js";
 
-const specs: OptionSpec[] = [
-  { name: "pipeline-events", type: "number", description: "shop pipeline drain events (default 300000)" },
-  { name: "passthrough-events", type: "number", description: "passthrough drain events (default 400000)" },
-  { name: "mlp-events", type: "number", description: "bench-mlp pipeline drain events (default 150000)" },
-  { name: "mlp-batch", type: "number", description: "bench-mlp maxBatchSize (default 128)" },
-  { name: "rate", type: "number", description: "shop pipeline latency phase events/s (default 1000)" },
-  { name: "latency-seconds", type: "number", description: "shop pipeline latency phase seconds (default 8)" },
-  { name: "inference-seconds", type: "number", description: "measured time per batch size (default 1.5)" },
-];
+const specs = {
+  "pipeline-events": { type: "number", description: "shop pipeline drain events (default 300000)" },
+  "passthrough-events": { type: "number", description: "passthrough drain events (default 400000)" },
+  "mlp-events": { type: "number", description: "bench-mlp pipeline drain events (default 150000)" },
+  "mlp-batch": { type: "number", description: "bench-mlp maxBatchSize (default 128)" },
+  rate: { type: "number", description: "shop pipeline latency phase events/s (default 1000)" },
+  "latency-seconds": { type: "number", description: "shop pipeline latency phase seconds (default 8)" },
+  "inference-seconds": { type: "number", description: "measured time per batch size (default 1.5)" },
+} satisfies OptionSpecs;
 
 const RESULTS = join(REPO, "load-tests", "results");
 
@@ -186,11 +186,11 @@ export function benchChart(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: bench [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("bench", specs));
   } else {
-    const { options } = parseArgs(process.argv.slice(2), specs);
-    const num = (k: string, d: number) => (options[k] as number | undefined) ?? d;
+    const options = parseOptions(process.argv.slice(2), specs);
+    const num = (k: Parameters<typeof options.number>[0], d: number) => options.number(k) ?? d;
     const o = {
       pipelineEvents: num("pipeline-events", 300_000),
       passthroughEvents: num("passthrough-events", 400_000),

@@ -16,7 +16,7 @@
 // As a library, `produceEvents(argv)` is quiet unless argv has --progress (or
 // `{ progress: true }` is passed).
 import { randomBytes } from "node:crypto";
-import { parseArgs, formatOptions, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs, type ParsedOptions } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { AimassError, isAimassError } from "../services/common/errors.js";
 import { createKafka } from "../services/common/kafka/client.js";
@@ -26,44 +26,39 @@ import { checkPadTarget, padJson } from "./lib/padding.js";
 import { Progress } from "./lib/progress.js";
 import { prng, shopEvents } from "./lib/shop-events.js";
 
-const specs: OptionSpec[] = [
-  { name: "payload", type: "string", description: "shop | bench-mlp (default shop)" },
-  { name: "topic", type: "string", description: "topic to write (default shop.events)" },
-  {
-    name: "count",
+const specs = {
+  payload: { type: "string", description: "shop | bench-mlp (default shop)" },
+  topic: { type: "string", description: "topic to write (default shop.events)" },
+  count: {
     type: "number",
     description: "events to produce (default 10000, or unbounded with --duration)",
   },
-  {
-    name: "duration",
+  duration: {
     type: "number",
     description: "produce for S seconds (with --count too: whichever ends first)",
   },
-  { name: "rate", type: "number", description: "events per second; 0 = flat out (default 0)" },
-  { name: "seed", type: "number", description: "PRNG seed (default 42)" },
-  { name: "users", type: "number", description: "distinct users, shop payload (default 1000)" },
-  {
-    name: "keys",
+  rate: { type: "number", description: "events per second; 0 = flat out (default 0)" },
+  seed: { type: "number", description: "PRNG seed (default 42)" },
+  users: { type: "number", description: "distinct users, shop payload (default 1000)" },
+  keys: {
     type: "string",
     description: `natural | ${KEY_DISTRIBUTIONS.join(" | ")} (default natural: shop → skewed userId, bench-mlp → id)`,
   },
-  {
-    name: "key-count",
+  "key-count": {
     type: "number",
     description: "distinct keys for --keys (default: --users, 1000 for bench-mlp)",
   },
-  { name: "zipf-s", type: "number", description: "zipf exponent s > 0 for --keys zipf (default 1.1)" },
-  { name: "payload-bytes", type: "number", description: "pad each value to about N bytes (a `pad` field)" },
-  { name: "run-id", type: "string", description: "event id prefix (default: time based)" },
-  {
-    name: "batch",
+  "zipf-s": { type: "number", description: "zipf exponent s > 0 for --keys zipf (default 1.1)" },
+  "payload-bytes": { type: "number", description: "pad each value to about N bytes (a `pad` field)" },
+  "run-id": { type: "string", description: "event id prefix (default: time based)" },
+  batch: {
     type: "number",
     description: "events per produce request (default 500; ≤ rate/10 when paced)",
   },
-  { name: "traceparent", type: "boolean", description: "give every event a W3C traceparent header" },
-  { name: "progress", type: "boolean", description: "progress on stderr (the CLI's default)" },
-  { name: "quiet", type: "boolean", description: "no progress on stderr" },
-];
+  traceparent: { type: "boolean", description: "give every event a W3C traceparent header" },
+  progress: { type: "boolean", description: "progress on stderr (the CLI's default)" },
+  quiet: { type: "boolean", description: "no progress on stderr" },
+} satisfies OptionSpecs;
 
 export const PAYLOADS = ["shop", "bench-mlp"] as const;
 export type Payload = (typeof PAYLOADS)[number];
@@ -167,17 +162,17 @@ interface Plan {
   traceparent: boolean;
 }
 
-function plan(argv: string[]): Plan & { options: ReturnType<typeof parseArgs>["options"] } {
-  const { options } = parseArgs(argv, specs);
-  const payload = (options.payload as string | undefined) ?? "shop";
+function plan(argv: string[]): Plan & { options: ParsedOptions<typeof specs> } {
+  const options = parseOptions(argv, specs);
+  const payload = options.string("payload") ?? "shop";
   if (!(PAYLOADS as readonly string[]).includes(payload)) {
     throw usage(`--payload must be one of ${PAYLOADS.join(", ")}`);
   }
-  const rate = (options.rate as number | undefined) ?? 0;
+  const rate = options.number("rate") ?? 0;
   if (!(rate >= 0)) throw usage(`--rate must be ≥ 0, got ${rate}`);
-  const durationS = options.duration as number | undefined;
+  const durationS = options.number("duration");
   if (durationS !== undefined && !(durationS > 0)) throw usage(`--duration must be > 0, got ${durationS}`);
-  const countArg = positiveInt(options.count as number | undefined, "count", true);
+  const countArg = positiveInt(options.number("count"), "count", true);
   let count = countArg ?? (durationS === undefined ? 10_000 : Number.POSITIVE_INFINITY);
   let deadlineMs = Number.POSITIVE_INFINITY;
   if (durationS !== undefined) {
@@ -190,14 +185,14 @@ function plan(argv: string[]): Plan & { options: ReturnType<typeof parseArgs>["o
     }
   }
   // Paced runs send at most 100 ms of events per request, so a low rate is not one burst.
-  let batch = positiveInt(options.batch as number | undefined, "batch") ?? 500;
+  let batch = positiveInt(options.number("batch"), "batch") ?? 500;
   if (rate > 0) batch = Math.min(batch, Math.max(1, Math.ceil(rate / 10)));
 
-  const seed = (options.seed as number | undefined) ?? 42;
-  const usersArg = positiveInt(options.users as number | undefined, "users");
-  const keys = (options.keys as string | undefined) ?? "natural";
-  const keyCountArg = positiveInt(options["key-count"] as number | undefined, "key-count");
-  const zipfS = options["zipf-s"] as number | undefined;
+  const seed = options.number("seed") ?? 42;
+  const usersArg = positiveInt(options.number("users"), "users");
+  const keys = options.string("keys") ?? "natural";
+  const keyCountArg = positiveInt(options.number("key-count"), "key-count");
+  const zipfS = options.number("zipf-s");
   const payloadOptions: PayloadOptions = {};
   let users = usersArg ?? 1000;
   if (keys === "natural") {
@@ -224,23 +219,23 @@ function plan(argv: string[]): Plan & { options: ReturnType<typeof parseArgs>["o
   } else {
     throw usage(`--keys must be one of natural, ${KEY_DISTRIBUTIONS.join(", ")}; got "${keys}"`);
   }
-  const payloadBytes = positiveInt(options["payload-bytes"] as number | undefined, "payload-bytes");
+  const payloadBytes = positiveInt(options.number("payload-bytes"), "payload-bytes");
   if (payloadBytes !== undefined) payloadOptions.payloadBytes = payloadBytes;
 
   return {
     options,
     payload: payload as Payload,
-    topic: (options.topic as string | undefined) ?? "shop.events",
+    topic: options.string("topic") ?? "shop.events",
     count,
     deadlineMs,
     durationS,
     rate,
     batch,
-    runId: (options["run-id"] as string | undefined) ?? `run${Date.now().toString(36)}`,
+    runId: options.string("run-id") ?? `run${Date.now().toString(36)}`,
     seed,
     users,
     payloadOptions,
-    traceparent: options.traceparent === true,
+    traceparent: options.flag("traceparent"),
   };
 }
 
@@ -250,7 +245,7 @@ export async function produceEvents(argv: string[], control: ProduceControl = {}
   // Generated before connecting, so a bad --payload-bytes fails fast.
   type Event = { key: string; value: string };
   let next = p.count > 0 ? (events.next().value as Event) : undefined;
-  const showProgress = p.options.quiet !== true && (p.options.progress === true || control.progress === true);
+  const showProgress = !p.options.flag("quiet") && (p.options.flag("progress") || control.progress === true);
 
   const logger = createLogger({ base: { service: "load" } });
   const kafka = createKafka({ brokers: endpointsFromEnv().kafkaBrokers, clientId: "aimass-load", logger });
@@ -328,8 +323,8 @@ export function formatProduceReport(r: ProduceResult, targetRate: number): strin
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: produce-events [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("produce-events", specs));
   } else {
     const argv = process.argv.slice(2);
     const stop = new AbortController();
@@ -337,7 +332,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.once("SIGINT", () => stop.abort());
     try {
       const r = await produceEvents(argv, { progress: true, signal: stop.signal });
-      const rate = parseArgs(argv, specs).options.rate as number | undefined;
+      const rate = parseOptions(argv, specs).number("rate");
       process.stdout.write(`${formatProduceReport(r, rate ?? 0)}\n`);
     } catch (err) {
       if (!isAimassError(err, "USAGE")) throw err;

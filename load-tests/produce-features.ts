@@ -1,27 +1,27 @@
 // Produces feature updates for the shop example's users and items (the ids shop events
 // use), so predictions find their features in Redis.
 //   node dist/load-tests/produce-features.js --users 1000 --items 500 [--topic shop.features]
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
 import { prng } from "./lib/shop-events.js";
 
-const specs: OptionSpec[] = [
-  { name: "topic", type: "string", description: "feature updates topic (default shop.features)" },
-  { name: "users", type: "number", description: "users u-0… to update (default 1000)" },
-  { name: "items", type: "number", description: "items i-0… to update (default 500)" },
-  { name: "seed", type: "number", description: "PRNG seed (default 7)" },
-  { name: "ts", type: "number", description: "event time of the values, epoch ms (default now)" },
-];
+const specs = {
+  topic: { type: "string", description: "feature updates topic (default shop.features)" },
+  users: { type: "number", description: "users u-0… to update (default 1000)" },
+  items: { type: "number", description: "items i-0… to update (default 500)" },
+  seed: { type: "number", description: "PRNG seed (default 7)" },
+  ts: { type: "number", description: "event time of the values, epoch ms (default now)" },
+} satisfies OptionSpecs;
 
 export async function produceFeatures(argv: string[]): Promise<{ count: number; ts: number }> {
-  const { options } = parseArgs(argv, specs);
-  const topic = (options.topic as string | undefined) ?? "shop.features";
-  const users = (options.users as number | undefined) ?? 1000;
-  const items = (options.items as number | undefined) ?? 500;
-  const ts = (options.ts as number | undefined) ?? Date.now();
-  const rand = prng((options.seed as number | undefined) ?? 7);
+  const options = parseOptions(argv, specs);
+  const topic = options.string("topic") ?? "shop.features";
+  const users = options.number("users") ?? 1000;
+  const items = options.number("items") ?? 500;
+  const ts = options.number("ts") ?? Date.now();
+  const rand = prng(options.number("seed") ?? 7);
   const kafka = createKafka({
     brokers: endpointsFromEnv().kafkaBrokers,
     clientId: "aimass-features-load",
@@ -53,8 +53,8 @@ export async function produceFeatures(argv: string[]): Promise<{ count: number; 
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: produce-features [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("produce-features", specs));
   } else {
     const r = await produceFeatures(process.argv.slice(2));
     process.stdout.write(

@@ -9,33 +9,31 @@
 //   node dist/load-tests/read-predictions.js --run-id <id> --count 300000 --timeout-ms 900000 --quiet
 // As a library, `readPredictions(argv)` is quiet unless argv has --progress (or
 // `{ progress: true }` is passed).
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
 import { LatencyHistogram, summarize, type LatencySummary } from "./lib/percentiles.js";
 import { Progress } from "./lib/progress.js";
 
-const specs: OptionSpec[] = [
-  { name: "topic", type: "string", description: "prediction topic (default shop.predictions)" },
-  { name: "dlq-topic", type: "string", description: "DLQ topic to count (default shop.events.dlq)" },
-  { name: "run-id", type: "string", description: "event id prefix of the run", required: true },
-  { name: "count", type: "number", description: "events the run produced", required: true },
-  { name: "timeout-ms", type: "number", description: "give up after (default 120000)" },
-  { name: "score-field", type: "string", description: "prediction field to summarize (default propensity)" },
-  {
-    name: "max-wait-ms",
+const specs = {
+  topic: { type: "string", description: "prediction topic (default shop.predictions)" },
+  "dlq-topic": { type: "string", description: "DLQ topic to count (default shop.events.dlq)" },
+  "run-id": { type: "string", description: "event id prefix of the run", required: true },
+  count: { type: "number", description: "events the run produced", required: true },
+  "timeout-ms": { type: "number", description: "give up after (default 120000)" },
+  "score-field": { type: "string", description: "prediction field to summarize (default propensity)" },
+  "max-wait-ms": {
     type: "number",
     description: "the reader's fetch.max.wait (default 50; bounds how late it can see a commit)",
   },
-  {
-    name: "from-end",
+  "from-end": {
     type: "boolean",
     description: "skip what the topics already hold (start at their end offsets), for a run that starts now",
   },
-  { name: "progress", type: "boolean", description: "progress on stderr (the CLI's default)" },
-  { name: "quiet", type: "boolean", description: "no progress on stderr" },
-];
+  progress: { type: "boolean", description: "progress on stderr (the CLI's default)" },
+  quiet: { type: "boolean", description: "no progress on stderr" },
+} satisfies OptionSpecs;
 
 export interface RunReport {
   predictions: number;
@@ -64,13 +62,13 @@ export async function readPredictions(
     onReady?: () => void;
   } = {},
 ): Promise<RunReport> {
-  const { options } = parseArgs(argv, specs);
-  const topic = (options.topic as string | undefined) ?? "shop.predictions";
-  const dlqTopic = (options["dlq-topic"] as string | undefined) ?? "shop.events.dlq";
-  const runId = options["run-id"] as string;
-  const count = options.count as number;
-  const scoreField = (options["score-field"] as string | undefined) ?? "propensity";
-  const timeoutMs = (options["timeout-ms"] as number | undefined) ?? 120_000;
+  const options = parseOptions(argv, specs);
+  const topic = options.string("topic") ?? "shop.predictions";
+  const dlqTopic = options.string("dlq-topic") ?? "shop.events.dlq";
+  const runId = options.requiredString("run-id");
+  const count = options.requiredNumber("count");
+  const scoreField = options.string("score-field") ?? "propensity";
+  const timeoutMs = options.number("timeout-ms") ?? 120_000;
   const prefix = `${runId}-`;
   const kafka = createKafka({
     brokers: endpointsFromEnv().kafkaBrokers,
@@ -79,7 +77,7 @@ export async function readPredictions(
   });
   const consumer = kafka.consumer({
     groupId: `aimass-reader-${runId}-${process.pid}`,
-    maxWaitTimeInMs: (options["max-wait-ms"] as number | undefined) ?? 50,
+    maxWaitTimeInMs: options.number("max-wait-ms") ?? 50,
   });
   const seen = new Set<string>();
   let duplicates = 0;
@@ -93,13 +91,13 @@ export async function readPredictions(
     label: "read",
     total: count,
     unit: "pred",
-    quiet: options.quiet === true || !(options.progress === true || control.progress === true),
+    quiet: options.flag("quiet") || !(options.flag("progress") || control.progress === true),
     extra: () => (latency.count > 0 ? `p99 ${formatMs(latency.percentile(99))} ms` : undefined),
   });
   // --from-end: the end offsets now, read before subscribing, so nothing produced after this
   // call can be skipped (a `latest` reset at the first fetch could skip early predictions).
   const ends: Array<{ topic: string; partition: number; offset: string }> = [];
-  if (options["from-end"] === true) {
+  if (options.flag("from-end")) {
     const admin = kafka.admin();
     await admin.connect();
     try {
@@ -171,8 +169,8 @@ function formatMs(ms: number): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: read-predictions [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("read-predictions", specs));
   } else {
     const r = await readPredictions(process.argv.slice(2), { progress: true });
     const f = (n: number) => n.toFixed(n < 10 ? 3 : 0);

@@ -6,7 +6,7 @@
 //   node dist/load-tests/soak.js [--seconds 600] [--rate 10000]
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatOptions, parseArgs, type OptionSpec } from "../services/cli/args.js";
+import { parseOptions, usageText, wantsHelp, type OptionSpecs } from "./lib/args.js";
 import { endpointsFromEnv } from "../services/common/env.js";
 import { createKafka } from "../services/common/kafka/client.js";
 import { createLogger } from "../services/common/logger.js";
@@ -15,11 +15,11 @@ import { shopPipeline } from "./lib/shop-pipeline.js";
 import { produceEvents } from "./produce-events.js";
 import { readPredictions } from "./read-predictions.js";
 
-const specs: OptionSpec[] = [
-  { name: "seconds", type: "number", description: "length of the run (default 600)" },
-  { name: "rate", type: "number", description: "events/s (default 10000)" },
-  { name: "warmup-seconds", type: "number", description: "RSS baseline taken after this (default 60)" },
-];
+const specs = {
+  seconds: { type: "number", description: "length of the run (default 600)" },
+  rate: { type: "number", description: "events/s (default 10000)" },
+  "warmup-seconds": { type: "number", description: "RSS baseline taken after this (default 60)" },
+} satisfies OptionSpecs;
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -37,13 +37,13 @@ function slope(points: Array<[number, number]>): number {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  if (process.argv.includes("--help")) {
-    process.stdout.write(`Usage: soak [options]\n\n${formatOptions(specs)}\n`);
+  if (wantsHelp(process.argv)) {
+    process.stdout.write(usageText("soak", specs));
   } else {
-    const { options } = parseArgs(process.argv.slice(2), specs);
-    const seconds = (options.seconds as number | undefined) ?? 600;
-    const rate = (options.rate as number | undefined) ?? 10_000;
-    const warmup = (options["warmup-seconds"] as number | undefined) ?? Math.min(60, seconds / 4);
+    const options = parseOptions(process.argv.slice(2), specs);
+    const seconds = options.number("seconds") ?? 600;
+    const rate = options.number("rate") ?? 10_000;
+    const warmup = options.number("warmup-seconds") ?? Math.min(60, seconds / 4);
     const kafka = createKafka({
       brokers: endpointsFromEnv().kafkaBrokers,
       clientId: "aimass-soak",

@@ -4,16 +4,16 @@
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { OptionSpec } from "../../services/cli/args.js";
+import type { OptionSpecs } from "../lib/args.js";
 import { REPO } from "../lib/predictor-process.js";
 
 /** The internal options of a bench that spawns itself as passthrough processes (`--serve`). */
-export const SERVE_SPECS: OptionSpec[] = [
-  { name: "serve", type: "boolean", description: "(internal) run a passthrough until SIGTERM" },
-  { name: "input", type: "string", description: "(internal, --serve) input topic" },
-  { name: "output", type: "string", description: "(internal, --serve) output topic" },
-  { name: "group", type: "string", description: "(internal, --serve) consumer group" },
-];
+export const SERVE_SPECS = {
+  serve: { type: "boolean", description: "(internal) run a passthrough until SIGTERM" },
+  input: { type: "string", description: "(internal, --serve) input topic" },
+  output: { type: "string", description: "(internal, --serve) output topic" },
+  group: { type: "string", description: "(internal, --serve) consumer group" },
+} satisfies OptionSpecs;
 
 export interface PassthroughOptions {
   brokers: string[];

@@ -7,16 +7,13 @@ import { join } from "node:path";
 import type { Admin, Kafka } from "kafkajs";
 import { AimassError } from "../common/errors.js";
 import { loadPipelineConfig, type PipelineConfig } from "../common/config/load.js";
-import { createKafka } from "../common/kafka/client.js";
 import { createLogger } from "../common/logger.js";
 import { listVersions, MODEL_FILE } from "../common/models/repository.js";
 import type { AuditRecord, DesiredState } from "../common/control/desired-state.js";
 import { readControlState, whoAmI, writeControlState } from "../common/control/topic.js";
+import { connectKafka } from "./kafka.js";
 
 export type ModelsAction = "list" | "deploy" | "rollback" | "canary" | "shadow";
-
-/** How long a change waits for the workers' apply results unless --wait-ms says otherwise. */
-const DEFAULT_WAIT_MS = 10_000;
 
 export interface ModelsOptions {
   config: string;
@@ -27,7 +24,8 @@ export interface ModelsOptions {
   to?: string | undefined;
   reason?: string | undefined;
   by?: string | undefined;
-  waitMs?: number | undefined;
+  /** How long a change waits for the workers' apply results; 0: don't wait. */
+  waitMs: number;
 }
 
 const out = (line = "") => process.stdout.write(line + "\n");
@@ -35,9 +33,11 @@ const out = (line = "") => process.stdout.write(line + "\n");
 export async function runModels(action: ModelsAction, o: ModelsOptions): Promise<number> {
   const config = await loadPipelineConfig(o.config);
   const logger = createLogger({ base: { service: "control" }, level: "warn" });
-  const kafka = createKafka({ brokers: config.endpoints.kafkaBrokers, clientId: "aimass-models", logger });
-  const admin = kafka.admin();
-  await admin.connect();
+  const { kafka, admin } = await connectKafka({
+    brokers: config.endpoints.kafkaBrokers,
+    clientId: "aimass-models",
+    logger,
+  });
   try {
     const states = await readControlState(kafka, admin, config.control.topic);
     if (action === "list") return list(config, states);
@@ -53,13 +53,12 @@ export async function runModels(action: ModelsAction, o: ModelsOptions): Promise
       reason: o.reason ?? "",
     };
     // Where the audit topic ends now: the workers' apply results come after this offset.
-    const waitMs = o.waitMs ?? DEFAULT_WAIT_MS;
-    const auditFrom = waitMs > 0 ? await auditEnd(admin, config.control.auditTopic) : undefined;
+    const auditFrom = o.waitMs > 0 ? await auditEnd(admin, config.control.auditTopic) : undefined;
     await writeControlState(kafka, config.control, state);
     out(`${model}: revision ${state.revision} written to ${config.control.topic}`);
     out(`  ${describe(state)}`);
     if (!auditFrom) return 0;
-    const refusals = await printApplies(kafka, admin, config, state, auditFrom, waitMs);
+    const refusals = await printApplies(kafka, admin, config, state, auditFrom, o.waitMs);
     if (refusals.length === 0) return 0;
     // A worker refused the change and kept serving what it had: write the previous desired
     // state back, so the control topic says what is actually served (and a restarted worker

@@ -5,9 +5,9 @@ import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { SchemaRegistryClient } from "@confluentinc/schemaregistry";
 import { endpointsFromEnv } from "../common/env.js";
-import { createKafka } from "../common/kafka/client.js";
 import { createLogger } from "../common/logger.js";
 import { AimassError } from "../common/errors.js";
+import { connectKafka } from "./kafka.js";
 
 export async function runSmoke(options: { timeoutMs: number }): Promise<number> {
   const endpoints = endpointsFromEnv();
@@ -17,10 +17,12 @@ export async function runSmoke(options: { timeoutMs: number }): Promise<number> 
   const out = (line: string) => process.stdout.write(line + "\n");
 
   // Kafka: transactional produce, read_committed consume.
-  const kafka = createKafka({ brokers: endpoints.kafkaBrokers, clientId: `aimass-smoke-${id}`, logger });
-  const admin = kafka.admin();
+  const { kafka, admin } = await connectKafka({
+    brokers: endpoints.kafkaBrokers,
+    clientId: `aimass-smoke-${id}`,
+    logger,
+  });
   const topic = `aimass.smoke.${id}`;
-  await admin.connect();
   try {
     await admin.createTopics({
       topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],

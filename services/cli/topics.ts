@@ -2,17 +2,19 @@
 // pipeline config names (idempotently) and registers the output Avro schema if configured.
 import { readFile } from "node:fs/promises";
 import { loadPipelineConfig } from "../common/config/load.js";
-import { createKafka } from "../common/kafka/client.js";
 import { ensureTopics, type TopicSpec } from "../common/kafka/topics.js";
 import { createLogger } from "../common/logger.js";
 import { createSchemaRegistryClient } from "../common/serde/schema-registry.js";
+import { connectKafka } from "./kafka.js";
 
 export async function runTopicsCreate(options: { config: string }): Promise<number> {
   const config = await loadPipelineConfig(options.config);
   const logger = createLogger({ base: { service: "control" } });
-  const kafka = createKafka({ brokers: config.endpoints.kafkaBrokers, clientId: "aimass-control", logger });
-  const admin = kafka.admin();
-  await admin.connect();
+  const { admin } = await connectKafka({
+    brokers: config.endpoints.kafkaBrokers,
+    clientId: "aimass-control",
+    logger,
+  });
   try {
     const specs: TopicSpec[] = [config.input, config.output, config.dlq].map((t) => ({
       name: t.topic,

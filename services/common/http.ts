@@ -8,6 +8,7 @@ export interface HealthSource {
   ready(): { ready: boolean; reason?: string };
 }
 
+/** Listens on `port` (0: any free port; see `listeningPort`) and serves until closed. */
 export async function startHttp(
   port: number,
   registry: Registry,
@@ -42,4 +43,11 @@ export async function startHttp(
     server.listen(port, host, () => resolve());
   });
   return server;
+}
+
+/** The port a started server listens on: the one the OS chose when started on port 0. */
+export function listeningPort(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("the server is not listening on TCP");
+  return address.port;
 }

@@ -38,6 +38,12 @@ export const TUNING = Object.freeze({
     lagRefreshMs: 5_000,
     /** At start the feature store gets this long to answer; past it chunks fail and retry. */
     featureStoreReadyMs: 5_000,
+    /**
+     * A partition with uncommitted work and no commit for this long makes /healthz fail, so
+     * the pod is restarted. Generous: a feature-store or broker outage retries for minutes
+     * without that being a fault of this process.
+     */
+    stallTimeoutMs: 300_000,
   }),
   control: Object.freeze({
     /** A worker (or the CLI) reads the control topic to its end within this, or fails. */
@@ -54,8 +60,22 @@ export const TUNING = Object.freeze({
     /** Reconnect backoff: attempt × stepMs, at most maxMs. */
     reconnectStepMs: 100,
     reconnectMaxMs: 2_000,
+    /**
+     * ioredis' per-command reconnect retries. One: a caller that sees the failure retries its
+     * whole batch (writes are idempotent), so retrying inside the client only adds latency.
+     */
+    maxRetriesPerRequest: 1,
     /** QUIT at close gets this long before the socket is dropped. */
     quitTimeoutMs: 1_000,
+    /** At start the feature writer gives Redis this long; past it, it runs and chunks wait for Redis. */
+    writerStoreReadyMs: 5_000,
+    /**
+     * Draining, the writer's chunk under way may retry Redis for this share of the grace time;
+     * the rest is for committing, leaving the group and closing.
+     */
+    drainRetryShareOfGrace: 0.5,
+    /** A failing step of a chunk logs at warn on its first attempt and every this many after. */
+    retryWarnEveryAttempts: 20,
   }),
   schemaRegistry: Object.freeze({
     /** One registry request; the registry is on the hot path until the serde caches warm. */
@@ -72,10 +92,22 @@ export const TUNING = Object.freeze({
     respawnMaxDelayMs: 30_000,
     /** close() waits this long for in-flight runs before terminating threads. */
     stopGraceMs: 10_000,
+    /**
+     * After terminate(), close() waits at most this for the thread to end. A thread inside a
+     * native call (a stuck onnxruntime run) only ends when that call returns, so close() must
+     * not wait for it; a thread that is merely idle or running JavaScript ends in milliseconds.
+     */
+    terminateWaitMs: 1_000,
   }),
   cli: Object.freeze({
     /** `aimass smoke` gives the three services this long in all. */
     smokeTimeoutMs: 60_000,
+    /**
+     * A command's first connection to Kafka: a wrong KAFKA_BROKERS fails after these few
+     * attempts (about a second when refused, a few connect timeouts when nothing answers)
+     * instead of the client retrier's eight. The command's own requests keep that retrier.
+     */
+    kafkaConnectRetry: Object.freeze({ retries: 2, initialRetryTime: 250, maxRetryTime: 1_000 }),
   }),
 });
 

@@ -2,11 +2,14 @@
 // each model's desired versions to this worker's ServedModels. At start it reads the topic
 // to its end and applies only the latest state per model before the worker consumes events;
 // afterwards changes apply as they arrive. Every apply result goes to the audit topic.
-import type { Admin, Consumer, Kafka, Producer } from "kafkajs";
+import type { Admin, Kafka, Producer } from "kafkajs";
 import type { Logger } from "../common/logger.js";
 import { errorMessage } from "../common/errors.js";
 import { parseDesiredState, type AuditRecord, type DesiredState } from "../common/control/desired-state.js";
 import type { ServedModels } from "./served-models.js";
+import { followTopic, type Follower } from "../common/kafka/follow-topic.js";
+import { exceedsGrace } from "../common/lifecycle.js";
+import { TUNING } from "../common/tuning.js";
 
 export interface ControlListenerOptions {
   kafka: Kafka;
@@ -17,14 +20,14 @@ export interface ControlListenerOptions {
   shadowTopic: string;
   groupId: string;
   worker: string;
-  registry: ServedModels;
+  served: ServedModels;
   logger: Logger;
-  /** How long start() waits to read the topic to its end. @default 30000 */
-  catchUpTimeoutMs?: number;
+  /** How long start() waits to read the topic to its end before applying what it has. */
+  catchUpTimeoutMs: number;
 }
 
 export class ControlListener {
-  private consumer: Consumer | undefined;
+  private follower: Follower | undefined;
   private producer: Producer | undefined;
   private caughtUp = false;
   private readonly pending = new Map<string, DesiredState>();
@@ -42,45 +45,30 @@ export class ControlListener {
       );
       return;
     }
-    const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-    const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
     this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
-    this.consumer = this.o.kafka.consumer({ groupId: this.o.groupId, maxWaitTimeInMs: 200 });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [topic], fromBeginning: true });
-
-    let caughtUp!: () => void;
-    const done = new Promise<void>((r) => (caughtUp = r));
-    if (remaining.size === 0) caughtUp();
-    await this.consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ partition, message }) => {
-        if (message.value) {
-          try {
-            const state = parseDesiredState(message.value);
-            if (this.caughtUp) this.enqueue(state);
-            else if ((this.pending.get(state.model)?.revision ?? 0) < state.revision)
-              this.pending.set(state.model, state);
-          } catch (err) {
-            logger.warn("ignoring an invalid control record", {
-              offset: message.offset,
-              error: errorMessage(err),
-            });
-          }
-        }
-        if (!this.caughtUp && BigInt(message.offset) + 1n >= (ends.get(partition) ?? 0n)) {
-          remaining.delete(partition);
-          if (remaining.size === 0) caughtUp();
+    this.follower = await followTopic({
+      kafka: this.o.kafka,
+      admin,
+      topic,
+      groupId: this.o.groupId,
+      fetchMaxWaitMs: TUNING.control.fetchMaxWaitMs,
+      onRecord: (message) => {
+        if (!message.value) return;
+        try {
+          const state = parseDesiredState(message.value);
+          if (this.caughtUp) this.enqueue(state);
+          else if ((this.pending.get(state.model)?.revision ?? 0) < state.revision)
+            this.pending.set(state.model, state);
+        } catch (err) {
+          logger.warn("ignoring an invalid control record", {
+            offset: message.offset,
+            error: errorMessage(err),
+          });
         }
       },
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      done.then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), this.o.catchUpTimeoutMs ?? 30_000))),
-    ]);
-    clearTimeout(timer);
+    const timedOut = await exceedsGrace(this.follower.caughtUp, this.o.catchUpTimeoutMs);
     if (timedOut) logger.warn("control topic not read to its end in time; applying what was read", { topic });
     this.caughtUp = true;
     for (const state of this.pending.values()) this.enqueue(state);
@@ -94,7 +82,7 @@ export class ControlListener {
 
   private async applyOne(desired: DesiredState): Promise<void> {
     let state = desired;
-    if (!this.o.registry.models.includes(state.model)) return; // another pipeline's model
+    if (!this.o.served.models.includes(state.model)) return; // another pipeline's model
     // A shadow writes to its own topic inside every transaction: without that topic, refuse
     // the shadow part (the rest of the state applies) rather than stall the primary output.
     let refusedShadow: string | undefined;
@@ -103,7 +91,7 @@ export class ControlListener {
       const { shadow: _skip, ...rest } = state;
       state = rest;
     }
-    const applied = await this.o.registry.apply(state);
+    const applied = await this.o.served.apply(state);
     const result = refusedShadow ? { ...applied, ok: false, error: refusedShadow } : applied;
     if (result.replay) return; // re-delivered after this listener's own rejoin: already reported
     const record: AuditRecord = {
@@ -128,10 +116,8 @@ export class ControlListener {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.follower?.stop();
     await this.chain;
     await this.producer?.disconnect().catch(() => undefined);
-    // Each worker reads the control topic with a group of its own; remove it on the way out.
-    await this.o.admin.deleteGroups([this.o.groupId]).catch(() => undefined);
   }
 }

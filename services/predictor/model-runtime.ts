@@ -4,7 +4,8 @@
 import { isAimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { ModelConfig } from "../common/config/schema.js";
-import { InferencePool } from "./inference/pool.js";
+import { TUNING } from "../common/tuning.js";
+import { INFERENCE_WORKER_URL, InferencePool } from "./inference/pool.js";
 import type { LoadedModelInfo, ModelSpec } from "./inference/types.js";
 import { MicroBatcher, type Outcome } from "./batcher.js";
 import { fromTensors, inputWidth, toTensors, type Row } from "./tensorize.js";
@@ -56,6 +57,8 @@ export class ModelRuntime {
     hooks: ModelRuntimeHooks = {},
   ): Promise<ModelRuntime> {
     const pool = await InferencePool.create(modelSpec(config), {
+      ...TUNING.inference,
+      workerUrl: INFERENCE_WORKER_URL,
       size: config.poolSize,
       logger: logger.child({ model: config.name, version: config.version }),
     });

@@ -1,58 +1,59 @@
-// Exactly-once processing of one input partition. It owns the partition's transactional
-// producer, whose id is stable per input partition (`<prefix>.<topic>.<partition>`): kafkajs
-// has no KIP-447, so that id is what fences a zombie. Chunks of records are processed in
-// offset order; each chunk's predictions, DLQ records and input offset commit in one
-// transaction. A failed transaction is aborted and the same chunk is retried.
+// Exactly-once processing of one input partition. Chunks of records are prepared as soon as
+// they arrive and committed strictly in offset order; each commit writes the predictions,
+// DLQ and shadow records of one or more chunks together with the input offset in one
+// transaction, through a TransactionalSink whose transactional id is stable per input
+// partition (kafkajs has no KIP-447, so that id is what fences a zombie).
 //
-// On start it fences any previous owner (InitProducerId with our id aborts or waits out
-// the old owner's open transaction), and only then reads the committed offset: records
-// below it were committed by the previous owner after our consumer fetched its position,
-// and are skipped. That closes the window KIP-447 closes in the Java client.
-import type { Kafka, Producer } from "kafkajs";
+// Every epoch starts the same way: a new sink fences older producers with our id (which
+// settles their open transaction, committed or aborted), and only then is the committed
+// offset read. Records below it are dropped: the previous owner, or our own previous epoch
+// whose commit outcome was unknown, already committed them. A failed commit that is not a
+// fence discards the sink and starts a new epoch before the retry, so an ambiguous commit
+// never duplicates and a resend never reuses rolled-back sequence numbers.
 import { AimassError, errorMessage, isAimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
-import { sliceByBytes } from "../common/kafka/slices.js";
-import { isFenced, kafkaErrorType, sendOffsetsRetrying } from "../common/kafka/transactions.js";
+import { kafkaErrorType } from "../common/kafka/transactions.js";
+import type { TransactionalSink } from "../common/kafka/transactional-sink.js";
 import type { SourceRecord } from "../common/records.js";
 import { sleep } from "../common/lifecycle.js";
-import type { ProcessedChunk, RecordProcessor } from "./record-processor.js";
+import { mergeDlqCounts, type ChunkPreparer, type ProcessedChunk } from "./chunk.js";
 
 export type PartitionState = "starting" | "running" | "stopping" | "stopped" | "fenced";
 
+export interface CommittedInfo {
+  /** Kafka timestamps (ms) of the committed input records, for end-to-end latency. */
+  timestamps: number[];
+  /** The committed offset: the next record to read. */
+  nextOffset: bigint;
+  records: number;
+  predictions: number;
+  dlq: ProcessedChunk["dlqByStage"];
+  ms: number;
+}
+
 export interface PartitionWorkerOptions {
-  kafka: Kafka;
   topic: string;
   partition: number;
   groupId: string;
-  transactionalId: string;
   outputTopic: string;
   dlqTopic: string;
-  /** Shadow versions' predictions (never on the output topic). @default `${outputTopic}.shadow` */
-  shadowTopic?: string;
-  transactionTimeoutMs: number;
+  shadowTopic: string;
   /** Ready chunks queued behind the head are committed with it, up to this many records. */
   maxRecordsPerTransaction: number;
-  /** Bytes of records per produce request in a transaction (below the topics' max.message.bytes). */
-  maxRequestBytes: number;
   retryInitialMs: number;
   retryMaxMs: number;
-  processor: RecordProcessor;
-  logger: Logger;
-  /** Committed offset of this partition for the group, read after fencing. */
+  preparer: ChunkPreparer;
+  /** The worker fences only once this settles: the previous worker of this partition stopped. */
+  startAfter: Promise<void>;
+  /** A sink for a new epoch: a new transactional producer with this partition's id. */
+  newSink: () => TransactionalSink;
+  /** Committed offset of this partition for the group, read after each fence. */
   fetchCommittedOffset: () => Promise<bigint | undefined>;
-  /** Records accepted (+) or released (−): the worker-wide in-flight count drives pause/resume. */
-  onInFlight: (delta: number) => void;
-  onCommitted?: (info: {
-    /** Kafka timestamps (ms) of the committed input records, for end-to-end latency. */
-    timestamps: number[];
-    /** The committed offset: the next record to read. */
-    nextOffset: bigint;
-    records: number;
-    predictions: number;
-    dlq: ProcessedChunk["dlqByStage"];
-    ms: number;
-  }) => void;
-  onAbort?: (error: unknown) => void;
+  logger: Logger;
+  /** The number of queued (uncommitted) records changed: read `queuedRecords`. */
+  onQueueChange: () => void;
+  onCommitted: (info: CommittedInfo) => void;
+  onAbort: (error: unknown) => void;
   onFenced: (error: unknown) => void;
 }
 
@@ -63,21 +64,23 @@ interface Chunk {
   result?: ProcessedChunk | undefined;
 }
 
+type Attempt = { ok: true; chunks: number } | { ok: false; stage: "prepare" | "commit"; error: unknown };
+
 export class PartitionWorker {
   private stateValue: PartitionState = "starting";
   private readonly queue: Chunk[] = [];
-  private producer: Producer | undefined;
+  private queued = 0;
+  private sink: TransactionalSink | undefined;
   private nextOffset: bigint | undefined;
-  private floor: bigint | undefined;
   private wake: (() => void) | undefined;
   private readonly stopController = new AbortController();
-  private mode: "drain" | "discard" = "discard";
+  private progressAt = performance.now();
   private readonly done: Promise<void>;
   private readonly log: Logger;
 
   constructor(private readonly o: PartitionWorkerOptions) {
     this.log = o.logger.child({ topic: o.topic, partition: o.partition });
-    this.done = this.loop().catch((err) => {
+    this.done = this.loop().catch((err: unknown) => {
       this.log.error("partition worker failed", { error: err });
     });
   }
@@ -87,18 +90,26 @@ export class PartitionWorker {
   }
 
   get queuedRecords(): number {
-    return this.queue.reduce((n, c) => n + c.records.length, 0);
+    return this.queued;
+  }
+
+  /** Milliseconds the worker has had work without committing any: 0 when idle. */
+  stalledMs(now = performance.now()): number {
+    return this.queue.length === 0 ? 0 : Math.max(0, now - this.progressAt);
   }
 
   /** Accepts fetched records, dropping any already accepted (kafkajs re-delivers after a rebalance). */
   enqueue(records: SourceRecord[]): void {
     if (this.stateValue !== "starting" && this.stateValue !== "running") return;
-    const fresh = records.filter((r) => this.nextOffset === undefined || BigInt(r.offset) >= this.nextOffset);
-    if (fresh.length === 0) return;
-    this.nextOffset = BigInt((fresh[fresh.length - 1] as SourceRecord).offset) + 1n;
+    const from = this.nextOffset;
+    const fresh = from === undefined ? records : records.filter((r) => BigInt(r.offset) >= from);
+    const last = fresh[fresh.length - 1];
+    if (!last) return;
+    this.nextOffset = BigInt(last.offset) + 1n;
+    if (this.queue.length === 0) this.progressAt = performance.now();
     const chunk: Chunk = { records: fresh };
     this.queue.push(chunk);
-    this.o.onInFlight(fresh.length);
+    this.addQueued(fresh.length);
     if (this.stateValue === "running") this.startPrepare(chunk);
     this.wake?.();
   }
@@ -106,12 +117,11 @@ export class PartitionWorker {
   /**
    * Stops the worker. "drain" commits everything queued first (shutdown); "discard" lets a
    * transaction already under way finish and drops the rest (revocation: the next owner
-   * re-reads those records from the committed offset). Resolves when the producer is closed.
+   * re-reads those records from the committed offset), and never fences again.
    */
   async stop(mode: "drain" | "discard"): Promise<void> {
     if (this.stateValue === "stopped" || this.stateValue === "fenced") return this.done;
-    this.mode = mode;
-    if (this.stateValue !== "stopping") this.stateValue = "stopping";
+    this.stateValue = "stopping";
     if (mode === "discard") this.stopController.abort();
     this.wake?.();
     return this.done;
@@ -119,181 +129,213 @@ export class PartitionWorker {
 
   /**
    * Abandons work now. Closing the producer sends no EndTxn: an open transaction stays open
-   * until the next owner's InitProducerId aborts it, or the transaction timeout does.
+   * until the next owner's fence aborts it, or the transaction timeout does.
    */
   async kill(): Promise<void> {
-    this.mode = "discard";
     this.stateValue = "stopping";
     this.stopController.abort();
     this.wake?.();
-    await this.producer?.disconnect().catch(() => undefined);
+    await this.sink?.close();
     return this.done;
   }
 
   private async loop(): Promise<void> {
     try {
-      await this.fenceAndReadFloor();
-      if (this.stopController.signal.aborted) return;
-      this.stateValue = this.stateValue === "starting" ? "running" : this.stateValue;
-      for (const c of this.queue) this.startPrepare(c);
-      for (;;) {
-        const chunk = this.queue[0];
-        if (!chunk) {
+      await this.o.startAfter;
+      if (!(await this.newEpoch())) return;
+      if (this.stateValue === "starting") this.stateValue = "running";
+      this.prepareFrom(0);
+      let backoff = this.o.retryInitialMs;
+      for (let attempt = 1; ;) {
+        if (this.stopController.signal.aborted) return;
+        if (this.queue.length === 0) {
           if (this.stateValue === "stopping") return;
           await new Promise<void>((r) => (this.wake = r));
           this.wake = undefined;
           continue;
         }
-        if (this.stopController.signal.aborted) return;
-        const group = await this.commitWithRetry();
-        if (group === 0) return;
-        const done = this.queue.splice(0, group);
-        this.o.onInFlight(-done.reduce((n, c) => n + c.records.length, 0));
+        const outcome = await this.commitHead();
+        if (outcome.ok) {
+          const done = this.queue.splice(0, outcome.chunks);
+          this.addQueued(-done.reduce((n, c) => n + c.records.length, 0));
+          this.progressAt = performance.now();
+          backoff = this.o.retryInitialMs;
+          attempt = 1;
+          continue;
+        }
+        if (isAimassError(outcome.error, "KAFKA_FENCED")) throw outcome.error;
+        this.onFailure(outcome, attempt++, backoff);
+        await sleep(backoff, this.stopController.signal);
+        backoff = Math.min(backoff * 2, this.o.retryMaxMs);
+        if (outcome.stage === "commit" && !(await this.newEpoch())) return;
       }
     } catch (err) {
-      if (isAimassError(err, "KAFKA_FENCED") || isFenced(err)) {
-        this.stateValue = "fenced";
-        this.log.warn("fenced: another worker owns this partition's transactional id now", { error: err });
-        this.o.onFenced(err);
-      } else {
-        throw err;
-      }
+      if (!isAimassError(err, "KAFKA_FENCED")) throw err;
+      this.stateValue = "fenced";
+      this.log.warn("fenced: another producer owns this partition's transactional id now", {
+        error: errorMessage(err),
+      });
+      this.o.onFenced(err);
     } finally {
       this.release();
-      await this.producer?.disconnect().catch(() => undefined);
+      await this.sink?.close();
       if (this.stateValue !== "fenced") this.stateValue = "stopped";
     }
   }
 
-  private release(): void {
-    const pending = this.queuedRecords;
-    this.queue.length = 0;
-    if (pending > 0) this.o.onInFlight(-pending);
-  }
-
-  private async fenceAndReadFloor(): Promise<void> {
+  /**
+   * Replaces the sink, fences, and reads the committed offset, retrying with backoff until
+   * that works. False when the worker was told to stop first: a revoked worker must never
+   * fence again, or it would fence the partition's new owner.
+   */
+  private async newEpoch(): Promise<boolean> {
     let backoff = this.o.retryInitialMs;
     for (;;) {
+      if (this.stopController.signal.aborted) return false;
+      await this.sink?.close();
+      const sink = this.o.newSink();
+      this.sink = sink;
       try {
-        this.producer = this.o.kafka.producer({
-          transactionalId: this.o.transactionalId,
-          transactionTimeout: this.o.transactionTimeoutMs,
-          idempotent: true,
-          maxInFlightRequests: 1,
-          // Short first retry: CONCURRENT_TRANSACTIONS right after the previous commit clears
-          // within milliseconds, and every transaction's first send can hit it.
-          retry: { retries: 12, initialRetryTime: 10, maxRetryTime: 2_000 },
-        });
-        await this.producer.connect();
-        // An empty transaction makes kafkajs call InitProducerId now: that bumps the epoch
-        // (fencing any older producer with this id) and settles its open transaction.
-        const txn = await this.producer.transaction();
-        await txn.abort();
-        this.floor = await this.o.fetchCommittedOffset();
-        // Records delivered from now on must start at the floor too, not only those queued.
-        if (this.floor !== undefined && (this.nextOffset === undefined || this.nextOffset < this.floor)) {
-          this.nextOffset = this.floor;
-        }
-        break;
+        await sink.fence();
+        if (this.stopController.signal.aborted) return false;
+        this.applyFloor(await this.o.fetchCommittedOffset());
+        return true;
       } catch (err) {
-        await this.producer?.disconnect().catch(() => undefined);
-        if (this.stopController.signal.aborted) return;
-        this.log.warn("could not initialise the transactional producer; retrying", {
-          error: err,
+        if (isAimassError(err, "KAFKA_FENCED")) throw err;
+        this.log.warn("could not start a transactional producer; retrying", {
+          kafkaError: kafkaErrorType(err),
+          error: errorMessage(err),
           backoffMs: backoff,
         });
         await sleep(backoff, this.stopController.signal);
         backoff = Math.min(backoff * 2, this.o.retryMaxMs);
       }
     }
-    if (this.floor !== undefined) {
-      const floor = this.floor;
-      for (const chunk of this.queue) {
-        const before = chunk.records.length;
-        chunk.records = chunk.records.filter((r) => BigInt(r.offset) >= floor);
-        if (before !== chunk.records.length) {
-          this.log.info("skipping records the previous owner already committed", {
-            skipped: before - chunk.records.length,
-          });
-          this.o.onInFlight(chunk.records.length - before);
-        }
-      }
-      for (let i = this.queue.length - 1; i >= 0; i--)
-        if (this.queue[i]?.records.length === 0) this.queue.splice(i, 1);
+  }
+
+  /** Drops what is below the committed offset; a chunk cut by it is prepared again. */
+  private applyFloor(floor: bigint | undefined): void {
+    if (floor === undefined) return;
+    if (this.nextOffset === undefined || this.nextOffset < floor) this.nextOffset = floor;
+    let skipped = 0;
+    let cut = -1;
+    for (let i = 0; i < this.queue.length; i++) {
+      const chunk = this.queue[i] as Chunk;
+      const kept = chunk.records.filter((r) => BigInt(r.offset) >= floor);
+      if (kept.length === chunk.records.length) continue;
+      skipped += chunk.records.length - kept.length;
+      chunk.records = kept;
+      if (kept.length > 0 && cut < 0) cut = i;
     }
+    if (skipped === 0) return;
+    for (let i = this.queue.length - 1; i >= 0; i--)
+      if (this.queue[i]?.records.length === 0) this.queue.splice(i, 1);
+    this.addQueued(-skipped);
+    this.log.info("skipping records already committed for this partition", {
+      skipped,
+      floor: floor.toString(),
+    });
+    if (cut >= 0 && this.stateValue === "running") this.prepareFrom(0);
+  }
+
+  /**
+   * Starts (again) the preparation of every queued chunk from `index` on, in offset order, so
+   * a later chunk never holds an older model snapshot than an earlier one.
+   */
+  private prepareFrom(index: number): void {
+    for (let i = index; i < this.queue.length; i++) this.startPrepare(this.queue[i] as Chunk);
   }
 
   private startPrepare(chunk: Chunk): void {
     chunk.result = undefined;
-    chunk.prepared = this.o.processor.process(chunk.records);
-    chunk.prepared.then(
-      (r) => (chunk.result = r),
-      () => undefined, // observed in commitWithRetry
+    const prepared = this.o.preparer.prepare(chunk.records);
+    chunk.prepared = prepared;
+    prepared.then(
+      (r) => {
+        if (chunk.prepared === prepared) chunk.result = r;
+      },
+      () => undefined, // observed in commitHead
     );
   }
 
   /**
-   * Commits the head chunk, together with the chunks behind it that are already prepared
-   * (up to maxRecordsPerTransaction records): under load, transactions grow with the
-   * backlog instead of the backlog growing behind one small transaction per fetch.
-   * Returns how many chunks committed; 0 when stopped (discard) first.
+   * One attempt at committing the head chunk, together with the chunks behind it that are
+   * already prepared (up to maxRecordsPerTransaction records): under load, transactions grow
+   * with the backlog instead of the backlog growing behind one small transaction per fetch.
    */
-  private async commitWithRetry(): Promise<number> {
-    let backoff = this.o.retryInitialMs;
-    for (let attempt = 1; ; attempt++) {
-      if (this.stopController.signal.aborted) return 0;
-      const head = this.queue[0] as Chunk;
-      const started = performance.now();
-      try {
-        if (!head.prepared) this.startPrepare(head);
-        const prepared = [await (head.prepared as Promise<ProcessedChunk>)];
-        let records = head.records.length;
-        for (let i = 1; i < this.queue.length; i++) {
-          const next = this.queue[i] as Chunk;
-          if (!next.result || records + next.records.length > this.o.maxRecordsPerTransaction) break;
-          prepared.push(next.result);
-          records += next.records.length;
-        }
-        const group = this.queue.slice(0, prepared.length);
-        await this.commit(group, prepared);
-        const lastChunk = group[group.length - 1] as Chunk;
-        this.o.onCommitted?.({
-          timestamps: group.flatMap((c) => c.records.map((r) => Number(r.timestamp))),
-          nextOffset: BigInt((lastChunk.records[lastChunk.records.length - 1] as SourceRecord).offset) + 1n,
-          records,
-          predictions: prepared.reduce((n, p) => n + p.predictions.length, 0),
-          dlq: mergeCounts(prepared.map((p) => p.dlqByStage)),
-          ms: performance.now() - started,
-        });
-        return group.length;
-      } catch (err) {
-        if (isAimassError(err, "KAFKA_FENCED") || isFenced(err)) throw err;
-        this.o.onAbort?.(err);
-        // A failed preparation (e.g. the feature store is down) is redone from scratch; a
-        // failed commit re-sends the same prepared messages in a new transaction.
-        if (!(isAimassError(err) && err.code === "KAFKA_TRANSIENT" && err.details.stage === "commit")) {
-          head.prepared = undefined;
-        } else {
-          // A shadow version must never hold up the primary output: if a transaction that
-          // carried shadow records failed (missing shadow topic, no ACL…), retry without them.
-          const dropped = this.dropShadow();
-          if (dropped > 0) this.log.warn("dropped shadow predictions from a failed transaction", { dropped });
-        }
-        // Retrying is the only lossless option; after a few attempts say so loudly, with the
-        // Kafka error type, because some causes (a record over max.message.bytes, ACLs) need
-        // an operator.
-        const log = attempt >= 5 ? this.log.error.bind(this.log) : this.log.warn.bind(this.log);
-        log("transaction failed; aborted, retrying", {
-          kafkaError: kafkaErrorType(err),
-          attempt,
-          backoffMs: backoff,
-          error: errorMessage(err),
-          firstOffset: head.records[0]?.offset,
-        });
-        await sleep(backoff, this.stopController.signal);
-        backoff = Math.min(backoff * 2, this.o.retryMaxMs);
-      }
+  private async commitHead(): Promise<Attempt> {
+    const head = this.queue[0] as Chunk;
+    const started = performance.now();
+    let first: ProcessedChunk;
+    try {
+      head.prepared ??= this.o.preparer.prepare(head.records);
+      first = await head.prepared;
+    } catch (error) {
+      return { ok: false, stage: "prepare", error };
     }
+    const prepared = [first];
+    let records = head.records.length;
+    for (let i = 1; i < this.queue.length; i++) {
+      const next = this.queue[i] as Chunk;
+      if (!next.result || records + next.records.length > this.o.maxRecordsPerTransaction) break;
+      prepared.push(next.result);
+      records += next.records.length;
+    }
+    const group = this.queue.slice(0, prepared.length);
+    const lastChunk = group[group.length - 1] as Chunk;
+    const nextOffset = BigInt((lastChunk.records[lastChunk.records.length - 1] as SourceRecord).offset) + 1n;
+    const topicMessages = [
+      { topic: this.o.outputTopic, messages: prepared.flatMap((p) => p.predictions) },
+      { topic: this.o.dlqTopic, messages: prepared.flatMap((p) => p.dlq) },
+      { topic: this.o.shadowTopic, messages: prepared.flatMap((p) => p.shadow) },
+    ].filter((t) => t.messages.length > 0);
+    try {
+      const sink = this.sink;
+      if (!sink) throw new AimassError("KAFKA_TRANSIENT", "no transactional producer");
+      await sink.commit({
+        topicMessages,
+        offset: {
+          groupId: this.o.groupId,
+          topic: this.o.topic,
+          partition: this.o.partition,
+          offset: nextOffset,
+        },
+      });
+    } catch (error) {
+      return { ok: false, stage: "commit", error };
+    }
+    this.o.onCommitted({
+      timestamps: group.flatMap((c) => c.records.map((r) => Number(r.timestamp))),
+      nextOffset,
+      records,
+      predictions: prepared.reduce((n, p) => n + p.predictions.length, 0),
+      dlq: mergeDlqCounts(prepared.map((p) => p.dlqByStage)),
+      ms: performance.now() - started,
+    });
+    return { ok: true, chunks: group.length };
+  }
+
+  private onFailure(outcome: Extract<Attempt, { ok: false }>, attempt: number, backoffMs: number): void {
+    this.o.onAbort(outcome.error);
+    if (outcome.stage === "prepare") {
+      // Redone from scratch (e.g. the feature store was down), and every chunk behind it too.
+      this.prepareFrom(0);
+    } else {
+      // A shadow version must never hold up the primary output: if a transaction that
+      // carried shadow records failed (missing shadow topic, no ACL…), retry without them.
+      const dropped = this.dropShadow();
+      if (dropped > 0) this.log.warn("dropped shadow predictions from a failed transaction", { dropped });
+    }
+    // After a few attempts say so loudly, with the Kafka error type: some causes (a record
+    // over max.message.bytes, ACLs) need an operator.
+    const log = attempt >= 5 ? this.log.error.bind(this.log) : this.log.warn.bind(this.log);
+    log(outcome.stage === "prepare" ? "preparing a chunk failed; retrying" : "transaction failed; retrying", {
+      kafkaError: kafkaErrorType(outcome.error),
+      attempt,
+      backoffMs,
+      error: errorMessage(outcome.error),
+      firstOffset: this.queue[0]?.records[0]?.offset,
+    });
   }
 
   /** Removes shadow records from every prepared chunk; returns how many. */
@@ -309,49 +351,13 @@ export class PartitionWorker {
     return dropped;
   }
 
-  private async commit(group: Chunk[], prepared: ProcessedChunk[]): Promise<void> {
-    const producer = this.producer as Producer;
-    const lastChunk = group[group.length - 1] as Chunk;
-    const last = lastChunk.records[lastChunk.records.length - 1] as SourceRecord;
-    const predictions = prepared.flatMap((p) => p.predictions);
-    const dlq = prepared.flatMap((p) => p.dlq);
-    const shadow = prepared.flatMap((p) => p.shadow);
-    const txn = await producer.transaction();
-    try {
-      // One request for all topics (fewer round trips inside the transaction), unless that
-      // would make a record batch bigger than the broker takes: then several, same transaction.
-      const topicMessages = [
-        ...(predictions.length > 0 ? [{ topic: this.o.outputTopic, messages: predictions }] : []),
-        ...(dlq.length > 0 ? [{ topic: this.o.dlqTopic, messages: dlq }] : []),
-        ...(shadow.length > 0
-          ? [{ topic: this.o.shadowTopic ?? `${this.o.outputTopic}.shadow`, messages: shadow }]
-          : []),
-      ];
-      for (const slice of sliceByBytes(topicMessages, this.o.maxRequestBytes))
-        await txn.sendBatch({ topicMessages: slice });
-      await sendOffsetsRetrying(txn, this.o.groupId, [
-        {
-          topic: this.o.topic,
-          partitions: [{ partition: this.o.partition, offset: (BigInt(last.offset) + 1n).toString() }],
-        },
-      ]);
-      await txn.commit();
-    } catch (err) {
-      if (isFenced(err)) throw new AimassError("KAFKA_FENCED", errorMessage(err), { cause: err });
-      await txn.abort().catch(() => undefined);
-      throw new AimassError("KAFKA_TRANSIENT", `transaction failed: ${errorMessage(err)}`, {
-        cause: err,
-        details: { stage: "commit" },
-      });
-    }
+  private addQueued(delta: number): void {
+    this.queued += delta;
+    this.o.onQueueChange();
   }
-}
 
-function mergeCounts(counts: ProcessedChunk["dlqByStage"][]): ProcessedChunk["dlqByStage"] {
-  const out: ProcessedChunk["dlqByStage"] = {};
-  for (const c of counts) {
-    for (const [stage, n] of Object.entries(c) as Array<[keyof typeof out, number]>)
-      out[stage] = (out[stage] ?? 0) + n;
+  private release(): void {
+    this.queue.length = 0;
+    if (this.queued !== 0) this.addQueued(-this.queued);
   }
-  return out;
 }

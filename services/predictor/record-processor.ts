@@ -4,7 +4,6 @@
 // Kafka: it can run ahead of the commit of the previous chunk and be re-used when a commit
 // is retried. Errors that are not the record's fault (registry, feature store or model
 // unavailable) are thrown, so the chunk is retried, not dead-lettered.
-import type { IHeaders, Message } from "kafkajs";
 import { AimassError, isAimassError } from "../common/errors.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import type { ValueCodec, Decoded } from "../common/serde/codec.js";
@@ -14,19 +13,10 @@ import type { SourceRecord } from "../common/records.js";
 import type { ModelRuntime, ModelOutput } from "./model-runtime.js";
 import type { ModelSnapshot } from "./served-models.js";
 import { getField, toRow } from "./tensorize.js";
+import { outputHeaders, routeOf } from "./routing.js";
+import type { ChunkPreparer, ProcessedChunk } from "./chunk.js";
 import type { Outcome } from "./batcher.js";
 import { viewsOf, type Enricher, type Enrichment } from "./enrich.js";
-
-export interface ProcessedChunk {
-  predictions: Message[];
-  dlq: Message[];
-  /** Predictions of shadow versions, for the shadow topic only. */
-  shadow: Message[];
-  /** Per-stage DLQ counts, for metrics and logs. */
-  dlqByStage: Partial<Record<DlqStage, number>>;
-  /** Shadow records that failed (never affects the primary output). */
-  shadowFailures: number;
-}
 
 export interface RecordProcessorDeps {
   config: PipelineConfig;
@@ -53,10 +43,10 @@ type Step =
       enrichment?: Enrichment;
     };
 
-export class RecordProcessor {
+export class RecordProcessor implements ChunkPreparer {
   constructor(private readonly deps: RecordProcessorDeps) {}
 
-  async process(records: SourceRecord[]): Promise<ProcessedChunk> {
+  async prepare(records: SourceRecord[]): Promise<ProcessedChunk> {
     const first = records[0];
     const span = (this.deps.tracer ?? noopTracer).start(
       "aimass.batch",
@@ -125,7 +115,7 @@ export class RecordProcessor {
       }
       try {
         const value = await this.encode(step.event, step.model, outcome.value, step.enrichment);
-        const headers = this.outputHeaders(record, step.model, span.headersFor(i));
+        const headers = this.headers(record, step.model, span.headersFor(i));
         if (step.enrichment?.fallback) headers["aimass.features.fallback"] = "1";
         out.predictions.push({ key: record.key, value, headers });
       } catch (error) {
@@ -183,7 +173,7 @@ export class RecordProcessor {
       out.shadow.push({
         key: record.key,
         value,
-        headers: { ...this.outputHeaders(record, shadow.model, {}), "aimass.shadow": "1" },
+        headers: { ...this.headers(record, shadow.model, {}), "aimass.shadow": "1" },
       });
     } catch {
       out.shadowFailures++;
@@ -218,7 +208,7 @@ export class RecordProcessor {
       if (isAimassError(error) && error.canRetry) throw error;
       return { kind: "dlq", stage: "decode", error };
     }
-    const route = this.route(event, record.headers);
+    const route = routeOf(config.routing, event, record.headers);
     const model = route.model === undefined ? undefined : snapshot.select(route.model, record.key);
     if (!model || route.model === undefined) {
       return {
@@ -261,39 +251,8 @@ export class RecordProcessor {
     return step;
   }
 
-  private route(event: Decoded, headers: IHeaders): { model?: string; by: string; value: unknown } {
-    const { routing } = this.deps.config;
-    let by = "event";
-    let value: unknown;
-    if (routing.header !== undefined && headers[routing.header] !== undefined) {
-      by = `header ${routing.header}`;
-      const h = headers[routing.header];
-      value = (Array.isArray(h) ? h[0] : h)?.toString();
-    } else if (routing.field !== undefined) {
-      by = routing.field;
-      value = getField(event, routing.field);
-    }
-    const key = typeof value === "string" || typeof value === "number" ? String(value) : undefined;
-    const model = (key !== undefined ? routing.routes[key] : undefined) ?? routing.default;
-    return { ...(model !== undefined ? { model } : {}), by, value };
-  }
-
-  /**
-   * Input headers pass through (correlation ids, tenant tags); with tracing on, `traceparent`
-   * is replaced by the prediction's own span so the trace continues. aimass adds lineage
-   * unless `output.lineageHeaders` is off.
-   */
-  private outputHeaders(record: SourceRecord, model: ModelRuntime, trace: Record<string, string>): IHeaders {
-    if (!this.deps.config.output.lineageHeaders) return { ...record.headers, ...trace };
-    return {
-      ...record.headers,
-      ...trace,
-      "aimass.model.name": model.info.name,
-      "aimass.model.version": model.info.version,
-      "aimass.source.topic": record.topic,
-      "aimass.source.partition": String(record.partition),
-      "aimass.source.offset": record.offset,
-    };
+  private headers(record: SourceRecord, model: ModelRuntime, trace: Record<string, string>) {
+    return outputHeaders(this.deps.config.output.lineageHeaders, record, model.info, trace);
   }
 
   private addDlq(

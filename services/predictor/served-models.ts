@@ -8,20 +8,36 @@ import type { Logger } from "../common/logger.js";
 import type { ModelConfig } from "../common/config/schema.js";
 import { errorMessage } from "../common/errors.js";
 import { inCanary, type DesiredState } from "../common/control/desired-state.js";
-import { ModelRuntime, type ModelRuntimeHooks } from "./model-runtime.js";
+import type { ModelRuntime } from "./model-runtime.js";
 
-interface Serving {
-  active: ModelRuntime;
-  canary?: { runtime: ModelRuntime; percent: number };
-  shadow?: ModelRuntime;
+/** What ServedModels needs of a loaded version (ModelRuntime in production). */
+export interface ServedRuntime {
+  readonly config: ModelConfig;
+  flush(): void;
+  close(): Promise<void>;
+}
+
+interface Serving<R> {
+  active: R;
+  canary?: { runtime: R; percent: number };
+  shadow?: R;
   revision: number;
 }
 
-export interface ModelSnapshot {
+export interface ModelSnapshot<R extends ServedRuntime = ModelRuntime> {
   /** The runtime for a record of this model: canary for keys in its share, else active. */
-  select(model: string, key: Buffer | null): ModelRuntime | undefined;
-  shadowFor(model: string): ModelRuntime | undefined;
+  select(model: string, key: Buffer | null): R | undefined;
+  shadowFor(model: string): R | undefined;
   release(): void;
+}
+
+export interface ServedModelsOptions<R> {
+  logger: Logger;
+  /** Loads and warms a version. */
+  load: (config: ModelConfig) => Promise<R>;
+  /** Builds the config of a version (from the repository); throws when it cannot. */
+  resolve: (model: string, version: string) => ModelConfig;
+  onChange?: (model: string, serving: ApplyResult["serving"]) => void;
 }
 
 export interface ApplyResult {
@@ -33,26 +49,25 @@ export interface ApplyResult {
   loadMs: number;
 }
 
-export class ServedModels {
-  private readonly serving = new Map<string, Serving>();
+export class ServedModels<R extends ServedRuntime = ModelRuntime> {
+  private readonly serving = new Map<string, Serving<R>>();
   /** Loaded runtimes by "<model>@<version>", with the number of snapshots holding them. */
-  private readonly loaded = new Map<string, { runtime: ModelRuntime; refs: number; retired: boolean }>();
+  private readonly loaded = new Map<string, { runtime: R; refs: number; retired: boolean }>();
+  /** Versions a change in progress has loaded or picked but not swapped in yet: never closed. */
+  private readonly pinned = new Set<string>();
   private applying: Promise<unknown> = Promise.resolve();
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly logger: Logger,
-    private readonly hooks: ModelRuntimeHooks,
-    /** Builds the config of a version (from the repository); undefined when it cannot. */
-    private readonly resolve: (model: string, version: string) => ModelConfig,
-    private readonly onChange?: (model: string, serving: ApplyResult["serving"]) => void,
-  ) {}
+  constructor(private readonly o: ServedModelsOptions<R>) {
+    this.logger = o.logger;
+  }
 
   /** Loads the initial versions (from the pipeline config) before the worker consumes. */
   async init(models: ModelConfig[]): Promise<void> {
     for (const config of models) {
       const runtime = await this.load(config);
       this.serving.set(config.name, { active: runtime, revision: 0 });
-      this.onChange?.(config.name, { active: config.version });
+      this.o.onChange?.(config.name, { active: config.version });
     }
   }
 
@@ -60,7 +75,7 @@ export class ServedModels {
     return [...this.serving.keys()];
   }
 
-  runtimes(): ModelRuntime[] {
+  runtimes(): R[] {
     return [...this.loaded.values()].filter((l) => !l.retired).map((l) => l.runtime);
   }
 
@@ -69,7 +84,7 @@ export class ServedModels {
     return s && describe(s);
   }
 
-  snapshot(): ModelSnapshot {
+  snapshot(): ModelSnapshot<R> {
     const view = new Map(this.serving);
     const held = new Set<string>();
     for (const s of view.values()) {
@@ -119,22 +134,23 @@ export class ServedModels {
     }
     try {
       const base = current.active.config;
-      const get = async (version: string) => this.ensure(this.resolve(state.model, version), base);
+      const get = async (version: string) => this.ensure(this.o.resolve(state.model, version), base);
       const active = await get(state.active);
       const canary = state.canary
         ? { runtime: await get(state.canary.version), percent: state.canary.percent }
         : undefined;
       const shadow = state.shadow ? await get(state.shadow) : undefined;
-      const next: Serving = {
+      const next: Serving<R> = {
         active,
         revision: state.revision,
         ...(canary ? { canary } : {}),
         ...(shadow ? { shadow } : {}),
       };
       this.serving.set(state.model, next);
+      this.pinned.clear();
       this.collect();
       const serving = describe(next);
-      this.onChange?.(state.model, serving);
+      this.o.onChange?.(state.model, serving);
       this.logger.info("model versions applied", {
         model: state.model,
         revision: state.revision,
@@ -142,6 +158,7 @@ export class ServedModels {
       });
       return { ok: true, serving, loadMs: performance.now() - started };
     } catch (err) {
+      this.pinned.clear();
       this.collect();
       this.logger.error("model change refused: the current versions keep serving", {
         model: state.model,
@@ -158,7 +175,10 @@ export class ServedModels {
   }
 
   /** The loaded runtime for a version, loading and warming it if needed. */
-  private async ensure(config: ModelConfig, base: ModelConfig): Promise<ModelRuntime> {
+  private async ensure(config: ModelConfig, base: ModelConfig): Promise<R> {
+    // Pinned before any await: a chunk releasing its snapshot meanwhile runs collect(), which
+    // must not close a version this change is about to serve.
+    this.pinned.add(id(config));
     const existing = this.loaded.get(id(config));
     if (existing) {
       // Still loaded (perhaps draining after a previous change): serve it again as it is.
@@ -168,16 +188,15 @@ export class ServedModels {
     return this.load({ ...config, poolSize: base.poolSize, intraOpThreads: base.intraOpThreads });
   }
 
-  private async load(config: ModelConfig): Promise<ModelRuntime> {
-    const runtime = await ModelRuntime.load(config, this.logger, this.hooks);
+  private async load(config: ModelConfig): Promise<R> {
+    const runtime = await this.o.load(config);
     this.loaded.set(id(config), { runtime, refs: 0, retired: false });
-    this.logger.info("model loaded and warmed", { ...runtime.info });
     return runtime;
   }
 
   /** Closes versions nothing serves and no snapshot holds. */
   private collect(): void {
-    const inUse = new Set<string>();
+    const inUse = new Set<string>(this.pinned);
     for (const s of this.serving.values()) {
       for (const r of [s.active, s.canary?.runtime, s.shadow]) if (r) inUse.add(id(r.config));
     }
@@ -213,7 +232,7 @@ export class ServedModels {
 
 const id = (c: ModelConfig) => `${c.name}@${c.version}`;
 
-function describe(s: Serving): ApplyResult["serving"] {
+function describe(s: Serving<ServedRuntime>): ApplyResult["serving"] {
   return {
     active: s.active.config.version,
     ...(s.canary ? { canary: `${s.canary.runtime.config.version}@${s.canary.percent}%` } : {}),

@@ -3,6 +3,8 @@
 import { hostname, userInfo } from "node:os";
 import type { Admin, Kafka } from "kafkajs";
 import { parseDesiredState, type AuditRecord, type DesiredState } from "./desired-state.js";
+import { readTopicToEnd } from "../kafka/follow-topic.js";
+import { TUNING } from "../tuning.js";
 
 /** Reads the (compacted) control topic to its end: the latest state per model. */
 export async function readControlState(
@@ -11,43 +13,23 @@ export async function readControlState(
   topic: string,
 ): Promise<Map<string, DesiredState>> {
   const states = new Map<string, DesiredState>();
-  if (!(await admin.listTopics()).includes(topic)) return states;
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
-  const remaining = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
-  if (remaining.size === 0) return states;
-  const groupId = `aimass-cli-${process.pid}-${Date.now()}`;
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`could not read ${topic} to its end within 30 s`)),
-        30_000,
-      );
-      void consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ partition, message }) => {
-          if (message.value) {
-            try {
-              const s = parseDesiredState(message.value);
-              if ((states.get(s.model)?.revision ?? 0) < s.revision) states.set(s.model, s);
-            } catch {
-              // an invalid record is skipped here as it is by the workers
-            }
-          }
-          if (BigInt(message.offset) + 1n >= (ends.get(partition) ?? 0n)) remaining.delete(partition);
-          if (remaining.size === 0) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-  } finally {
-    await consumer.disconnect();
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-  }
+  await readTopicToEnd({
+    kafka,
+    admin,
+    topic,
+    groupId: `aimass-cli-${process.pid}-${Date.now()}`,
+    fetchMaxWaitMs: TUNING.kafka.fetchMaxWaitMs,
+    timeoutMs: TUNING.control.catchUpTimeoutMs,
+    onRecord: (message) => {
+      if (!message.value) return;
+      try {
+        const s = parseDesiredState(message.value);
+        if ((states.get(s.model)?.revision ?? 0) < s.revision) states.set(s.model, s);
+      } catch {
+        // an invalid record is skipped here as it is by the workers
+      }
+    },
+  });
   return states;
 }
 

@@ -3,146 +3,35 @@
 // `_ts:<view>` = the event time (epoch ms) of the values stored for that view; views of the
 // same entity share the hash.
 //
-// Writes go through a Lua compare-and-write (newer event time wins, so replays and
-// out-of-order updates are harmless). Lookups fetch a whole micro-batch with ONE pipeline of
-// one HGETALL per distinct hash: one round trip per batch, never one per event.
-//
-// The client is tuned for a latency-critical reader: a per-command timeout, no offline queue
-// (a command issued while disconnected fails at once instead of waiting), bounded reconnect
-// backoff. Connection errors and timeouts surface as AimassError FEATURE_STORE_UNAVAILABLE
-// (retryable); the caller decides the policy (features.onUnavailable, view.onStale).
-import { Redis, type Result } from "ioredis";
+// Writes go through a Lua compare-and-write (write.ts). Lookups fetch a whole micro-batch
+// with ONE pipeline of one HGETALL per distinct hash (lookup.ts): one round trip per batch,
+// never one per event. Connection errors and timeouts surface as AimassError
+// FEATURE_STORE_UNAVAILABLE (client.ts); the caller decides the policy (features.onUnavailable,
+// view.onStale).
+import type { Redis } from "ioredis";
 import { AimassError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { FeaturesConfig, FeatureViewConfig } from "../config/schema.js";
+import type { FeaturesConfig } from "../config/schema.js";
+import { connectRedis, execPipeline, quit, waitReady } from "./client.js";
+import { planLookup, readLookups } from "./lookup.js";
+import type { FeatureUpdate, LookupRequest, LookupResult } from "./types.js";
+import { ViewPlans } from "./views.js";
+import { defineWriteCommand, queueWrites, settleWrites } from "./write.js";
 
-declare module "ioredis" {
-  interface RedisCommander<Context> {
-    /** KEYS[1] = hash; ARGV = tsField, ts, ttlSeconds, field1, value1, field2, value2... */
-    aimassFeatureWrite(key: string, ...args: string[]): Result<number, Context>;
-  }
-}
-
-/**
- * The compare-and-write. Returns 0 (nothing changed) when the stored event time of the view is
- * the same or newer: a duplicate or an out-of-order (stale) update. Otherwise writes the given
- * fields and the view's `_ts:` field, refreshes the hash's TTL when one is configured, and
- * returns 1. Lua numbers are doubles: epoch-ms values compare exactly (< 2^53).
- */
-const WRITE_LUA = `
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and tonumber(current) and tonumber(current) >= tonumber(ARGV[2]) then
-  return 0
-end
-local args = {}
-for i = 4, #ARGV do
-  args[#args + 1] = ARGV[i]
-end
-args[#args + 1] = ARGV[1]
-args[#args + 1] = ARGV[2]
-redis.call('HSET', KEYS[1], unpack(args))
-local ttl = tonumber(ARGV[3])
-if ttl and ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-end
-return 1
-`;
-
-export interface FeatureUpdate {
-  view: string;
-  /** The entity key (e.g. "u-7"). */
-  key: string;
-  /** Event time of the values, epoch ms (a positive integer). */
-  ts: number;
-  /** Feature name → value. Booleans are stored as 0/1. A subset of the view's features is allowed. */
-  values: Record<string, number | boolean>;
-}
-
-export type LookupStatus = "hit" | "miss" | "stale";
-
-/** What a lookup found for one view of one event. */
-export interface FeatureLookup {
-  /** Every feature of the view: the stored value, or the feature's default where absent/unparsable. */
-  values: Record<string, number>;
-  /** Event time of the stored values (epoch ms); null on a miss. */
-  ts: number | null;
-  /**
-   * hit: stored and fresh. miss: no key on the event, no hash, or no `_ts:<view>` in it (values
-   * = defaults). stale: stored but older than the view's maxAgeMs (values = the stored values;
-   * the caller applies `onStale`).
-   */
-  status: LookupStatus;
-  /** Features whose stored value could not be parsed as a finite number (served as the default). */
-  invalid: number;
-}
-
-/** One event's lookups: view name → result, for the views named in its request. */
-export type LookupResult = Record<string, FeatureLookup>;
-
-/** One event's request: view name → that event's entity key for the view (undefined → miss). */
-export type LookupRequest = Record<string, string | undefined>;
-
-interface ViewPlan {
-  config: FeatureViewConfig;
-  entity: string;
-  tsField: string;
-  /** [feature name, hash field, default] */
-  features: Array<[string, string, number]>;
-  featureNames: ReadonlySet<string>;
-  defaults: Readonly<Record<string, number>>;
-}
-
-/** Server replies that mean "not now" rather than "this data is wrong". */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOSCRIPT|NOREPLICAS)\b/;
-
-/** A reply error about the data (e.g. WRONGTYPE: the key is not a hash), not about Redis being down. */
-function isDataError(err: unknown): boolean {
-  return err instanceof Error && err.name === "ReplyError" && !TRANSIENT_REPLY.test(err.message);
-}
+export type { FeatureLookup, FeatureUpdate, LookupRequest, LookupResult, LookupStatus } from "./types.js";
 
 export class FeatureStore {
-  private readonly views: ReadonlyMap<string, ViewPlan>;
-  private readonly log: Logger;
+  private readonly views: ViewPlans;
   private roundTripCount = 0;
   private closing: Promise<void> | undefined;
-  private wasReady = false;
 
   private constructor(
     private readonly redis: Redis,
-    private readonly config: FeaturesConfig,
-    logger: Logger,
+    config: FeaturesConfig,
+    private readonly log: Logger,
   ) {
-    this.log = logger.child({ component: "feature-store" });
-    this.views = new Map(
-      config.views.map((v) => {
-        const features = v.features.map((f): [string, string, number] => [
-          f.name,
-          `${v.name}:${f.name}`,
-          f.default,
-        ]);
-        return [
-          v.name,
-          {
-            config: v,
-            entity: v.entity ?? v.name,
-            tsField: `_ts:${v.name}`,
-            features,
-            featureNames: new Set(v.features.map((f) => f.name)),
-            defaults: Object.freeze(Object.fromEntries(v.features.map((f) => [f.name, f.default]))),
-          },
-        ];
-      }),
-    );
-    redis.defineCommand("aimassFeatureWrite", { numberOfKeys: 1, lua: WRITE_LUA });
-    // Without a listener ioredis prints every connection error; log transitions instead.
-    redis.on("error", (err: unknown) => {
-      if (this.wasReady) this.log.warn("redis connection error", { error: errorMessage(err) });
-      this.wasReady = false;
-    });
-    redis.on("ready", () => {
-      this.wasReady = true;
-      this.log.info("redis ready");
-    });
+    this.views = new ViewPlans(config);
+    defineWriteCommand(redis);
   }
 
   /**
@@ -150,18 +39,8 @@ export class FeatureStore {
    * connection is up, commands fail fast with FEATURE_STORE_UNAVAILABLE.
    */
   static connect(url: string, config: FeaturesConfig, logger: Logger): FeatureStore {
-    const redis = new Redis(url, {
-      commandTimeout: config.commandTimeoutMs,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      connectTimeout: Math.max(1_000, config.commandTimeoutMs * 10),
-      retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
-      // A command that was written before a disconnect is not re-sent after the reconnect:
-      // its caller has already seen a timeout and retries the whole batch.
-      autoResendUnfulfilledCommands: false,
-      lazyConnect: false,
-    });
-    return new FeatureStore(redis, config, logger);
+    const log = logger.child({ component: "feature-store" });
+    return new FeatureStore(connectRedis(url, config, log), config, log);
   }
 
   /** Pipelines executed so far (lookups and writes): one per `lookup`/`write` call that had work. */
@@ -175,34 +54,18 @@ export class FeatureStore {
   }
 
   /** Resolves once connected; rejects with FEATURE_STORE_UNAVAILABLE after `timeoutMs`. */
-  async waitReady(timeoutMs: number): Promise<void> {
-    if (this.redis.status === "ready") return;
-    await new Promise<void>((resolve, reject) => {
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.redis.off("ready", onReady);
-        reject(
-          new AimassError(
-            "FEATURE_STORE_UNAVAILABLE",
-            `redis not ready within ${timeoutMs} ms (status ${this.redis.status})`,
-          ),
-        );
-      }, timeoutMs);
-      this.redis.once("ready", onReady);
-    });
+  waitReady(timeoutMs: number): Promise<void> {
+    return waitReady(this.redis, timeoutMs);
   }
 
   /** The view's defaults (what a miss serves), e.g. for `onUnavailable: defaults`. */
   defaultsFor(view: string): Record<string, number> {
-    return { ...this.plan(view).defaults };
+    return { ...this.views.get(view).defaults };
   }
 
   /** The Redis key of an entity's hash. */
   hashKey(view: string, entityKey: string): string {
-    return `${this.config.keyPrefix}:${this.plan(view).entity}:${entityKey}`;
+    return this.views.hashKey(this.views.get(view), entityKey);
   }
 
   /**
@@ -210,10 +73,10 @@ export class FeatureStore {
    * the view's `key` field — strings as they are, finite numbers and bigints as decimal
    * strings, anything else (missing, null, empty string, objects) → undefined (a miss).
    */
-  entityKeys(event: Record<string, unknown>, views: Iterable<string> = this.views.keys()): LookupRequest {
+  entityKeys(event: Record<string, unknown>, views: Iterable<string> = this.views.names()): LookupRequest {
     const request: LookupRequest = {};
     for (const view of views) {
-      const raw = event[this.plan(view).config.key];
+      const raw = event[this.views.get(view).config.key];
       request[view] =
         typeof raw === "string" && raw !== ""
           ? raw
@@ -247,21 +110,8 @@ export class FeatureStore {
   async writeSettled(updates: FeatureUpdate[]): Promise<Array<0 | 1 | AimassError>> {
     if (updates.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const u of updates) {
-      const plan = this.plan(u.view);
-      const args = this.writeArgs(plan, u);
-      pipeline.aimassFeatureWrite(this.hashKey(u.view, u.key), plan.tsField, String(u.ts), ...args);
-    }
-    const replies = await this.exec(pipeline, "write");
-    return replies.map(([err, reply], i) => {
-      if (err) {
-        return new AimassError("FIELD_INVALID", `redis refused the update: ${errorMessage(err)}`, {
-          cause: err,
-          details: { index: i, view: updates[i]?.view, key: updates[i]?.key },
-        });
-      }
-      return Number(reply) === 1 ? 1 : 0;
-    });
+    queueWrites(pipeline, this.views, updates);
+    return settleWrites(await this.exec(pipeline, "write"), updates);
   }
 
   /**
@@ -275,170 +125,32 @@ export class FeatureStore {
    * Rejects with FEATURE_STORE_UNAVAILABLE when Redis cannot be reached or times out.
    */
   async lookup(requests: LookupRequest[], nowMs: number = Date.now()): Promise<LookupResult[]> {
-    const slots = new Map<string, number>();
-    const keys: string[] = [];
-    const plans = requests.map((request) =>
-      Object.entries(request).map(([view, key]): [ViewPlan, number] => {
-        const plan = this.plan(view);
-        if (key === undefined || key === null || key === "") return [plan, -1];
-        const hash = `${this.config.keyPrefix}:${plan.entity}:${key}`;
-        let slot = slots.get(hash);
-        if (slot === undefined) {
-          slot = keys.length;
-          slots.set(hash, slot);
-          keys.push(hash);
-        }
-        return [plan, slot];
-      }),
-    );
-
+    const plan = planLookup(this.views, requests);
     let hashes: Array<Record<string, string> | null> = [];
-    if (keys.length > 0) {
+    if (plan.keys.length > 0) {
       const pipeline = this.redis.pipeline();
-      for (const key of keys) pipeline.hgetall(key);
+      for (const key of plan.keys) pipeline.hgetall(key);
       const replies = await this.exec(pipeline, "lookup");
       hashes = replies.map(([err, reply], i) => {
-        if (err) {
-          this.log.warn("feature hash unreadable; serving defaults", {
-            key: keys[i],
-            error: errorMessage(err),
-          });
-          return null;
-        }
-        return reply as Record<string, string>;
+        if (!err) return reply as Record<string, string>;
+        this.log.warn("feature hash unreadable; serving defaults", {
+          key: plan.keys[i],
+          error: errorMessage(err),
+        });
+        return null;
       });
     }
-
-    return plans.map((views) => {
-      const result: LookupResult = {};
-      for (const [plan, slot] of views) {
-        const hash = slot < 0 ? {} : hashes[slot];
-        result[plan.config.name] =
-          hash === null || hash === undefined
-            ? { values: { ...plan.defaults }, ts: null, status: "miss", invalid: plan.features.length }
-            : this.read(plan, hash, nowMs);
-      }
-      return result;
-    });
+    return readLookups(plan, hashes, nowMs);
   }
 
   /** Quits gracefully (waiting for replies in flight), or disconnects. Safe to call twice. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      if (this.redis.status === "end") return;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        await Promise.race([
-          this.redis.quit(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error("quit timed out")), 1_000);
-          }),
-        ]);
-      } catch {
-        this.redis.disconnect();
-      } finally {
-        clearTimeout(timer);
-      }
-    })();
+    this.closing ??= quit(this.redis);
     return this.closing;
   }
 
-  private read(plan: ViewPlan, hash: Record<string, string>, nowMs: number): FeatureLookup {
-    const tsRaw = hash[plan.tsField];
-    const ts = tsRaw === undefined ? NaN : Number(tsRaw);
-    if (!Number.isFinite(ts)) {
-      return { values: { ...plan.defaults }, ts: null, status: "miss", invalid: 0 };
-    }
-    const values: Record<string, number> = {};
-    let invalid = 0;
-    for (const [name, field, fallback] of plan.features) {
-      const raw = hash[field];
-      if (raw === undefined) {
-        values[name] = fallback;
-        continue;
-      }
-      const value = raw.trim() === "" ? NaN : Number(raw);
-      if (Number.isFinite(value)) {
-        values[name] = value;
-      } else {
-        values[name] = fallback;
-        invalid += 1;
-      }
-    }
-    const maxAge = plan.config.maxAgeMs;
-    const status: LookupStatus = maxAge > 0 && nowMs - ts > maxAge ? "stale" : "hit";
-    return { values, ts, status, invalid };
-  }
-
-  private writeArgs(plan: ViewPlan, u: FeatureUpdate): string[] {
-    if (typeof u.key !== "string" || u.key === "") {
-      throw new AimassError("FIELD_INVALID", `view "${u.view}": key must be a non-empty string`);
-    }
-    if (!Number.isSafeInteger(u.ts) || u.ts <= 0) {
-      throw new AimassError("FIELD_INVALID", `view "${u.view}": ts must be a positive integer (epoch ms)`);
-    }
-    const entries = Object.entries(u.values);
-    if (entries.length === 0) {
-      throw new AimassError("FIELD_INVALID", `view "${u.view}": values is empty`);
-    }
-    const args = [String(plan.config.ttlSeconds)];
-    for (const [feature, value] of entries) {
-      if (!plan.featureNames.has(feature)) {
-        throw new AimassError("FIELD_INVALID", `view "${u.view}" has no feature "${feature}"`);
-      }
-      const n = typeof value === "boolean" ? (value ? 1 : 0) : value;
-      if (typeof n !== "number" || !Number.isFinite(n)) {
-        throw new AimassError(
-          "FIELD_INVALID",
-          `view "${u.view}": feature "${feature}" is not a finite number`,
-        );
-      }
-      args.push(`${plan.config.name}:${feature}`, String(n));
-    }
-    return args;
-  }
-
-  private plan(view: string): ViewPlan {
-    const plan = this.views.get(view);
-    if (!plan) {
-      throw new AimassError(
-        "FIELD_INVALID",
-        `unknown feature view "${view}" (known: ${[...this.views.keys()].join(", ")})`,
-      );
-    }
-    return plan;
-  }
-
-  /**
-   * Runs a pipeline: one round trip. Any connection-level failure (refused, closed, not
-   * writable, timed out, a transient server state like LOADING) rejects the whole call with
-   * FEATURE_STORE_UNAVAILABLE; data errors stay in their slot for the caller.
-   */
-  private async exec(
-    pipeline: ReturnType<Redis["pipeline"]>,
-    what: "lookup" | "write",
-  ): Promise<Array<[Error | null, unknown]>> {
+  private exec(pipeline: ReturnType<Redis["pipeline"]>, what: "lookup" | "write") {
     this.roundTripCount += 1;
-    let replies: Array<[Error | null, unknown]> | null;
-    try {
-      replies = await pipeline.exec();
-    } catch (err) {
-      throw this.unavailable(what, err);
-    }
-    if (!replies) throw this.unavailable(what, new Error("pipeline returned no replies"));
-    const down = replies.find(([err]) => err && !isDataError(err));
-    if (down) throw this.unavailable(what, down[0]);
-    return replies;
-  }
-
-  private unavailable(what: string, err: unknown): AimassError {
-    return new AimassError(
-      "FEATURE_STORE_UNAVAILABLE",
-      `feature store ${what} failed: ${errorMessage(err)}`,
-      {
-        cause: err,
-        details: { status: this.redis.status },
-      },
-    );
+    return execPipeline(this.redis, pipeline, what);
   }
 }

@@ -6,6 +6,11 @@ export interface KafkaClientOptions {
   brokers: string[];
   clientId: string;
   logger: Logger;
+  /**
+   * CLI commands: every kafkajs log entry goes to debug, so a failure reads as the one error
+   * the command reports, not as pages of connection retries. @default false
+   */
+  quiet?: boolean;
   /** Passed through to kafkajs (ssl, sasl, timeouts) for clusters beyond the local stack. */
   extra?: Omit<KafkaConfig, "brokers" | "clientId" | "logCreator">;
 }
@@ -38,7 +43,8 @@ export function createKafka(options: KafkaClientOptions): Kafka {
         const { message, ...fields } = entry;
         const msg = String(message);
         const retried = RETRIED_RESPONSE.test(msg) || RETRIED_CONCURRENT.test(String(fields.error ?? msg));
-        if (level <= KafkaLogLevel.ERROR && !retried) log.error(msg, fields);
+        if (options.quiet) log.debug(msg, fields);
+        else if (level <= KafkaLogLevel.ERROR && !retried) log.error(msg, fields);
         else if (level === KafkaLogLevel.WARN && !msg.startsWith("Limiting retries")) log.warn(msg, fields);
         else log.debug(msg, fields);
       },

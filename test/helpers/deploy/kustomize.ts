@@ -3,8 +3,9 @@
 // `configMapGenerator` (files, literals, behavior create|replace|merge, options labels,
 // annotations, disableNameSuffixHash), `patches` (strategic merge, from files), and `images`.
 // Any other kustomization field is an error, so a kustomization that uses more fails here
-// instead of rendering differently from kustomize. When kubectl is installed,
-// manifests.test.ts also compares the result with `kubectl kustomize`, object by object.
+// instead of rendering differently from kustomize. The tests render with a real kustomize
+// where one is on PATH (./tools.ts) and then compare this renderer's result with it, object by
+// object.
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { fileURLToPath } from "node:url";

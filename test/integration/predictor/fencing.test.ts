@@ -9,13 +9,14 @@ import {
   PartitionWorker,
   type PartitionWorkerOptions,
 } from "../../../services/predictor/partition-worker.js";
-import type { ProcessedChunk, RecordProcessor } from "../../../services/predictor/record-processor.js";
+import type { ChunkPreparer, ProcessedChunk } from "../../../services/predictor/chunk.js";
+import { kafkaTransactionalSink } from "../../../services/common/kafka/transactional-sink.js";
 import type { SourceRecord } from "../../../services/common/records.js";
 
 /** A processor that echoes each record as a prediction, optionally waiting on a gate. */
-function echoProcessor(gate?: Promise<void>): RecordProcessor {
+function echoProcessor(gate?: Promise<void>): ChunkPreparer {
   return {
-    process: async (records: SourceRecord[]): Promise<ProcessedChunk> => {
+    prepare: async (records: SourceRecord[]): Promise<ProcessedChunk> => {
       await gate;
       return {
         predictions: records.map((r) => ({ key: r.key, value: Buffer.from(`pred:${r.offset}`) })),
@@ -25,7 +26,7 @@ function echoProcessor(gate?: Promise<void>): RecordProcessor {
         shadowFailures: 0,
       };
     },
-  } as unknown as RecordProcessor;
+  };
 }
 
 function records(topic: string, from: number, n: number): SourceRecord[] {
@@ -47,26 +48,34 @@ async function fixture(t: TestContext, prefix: string) {
   const input = await tempTopic(t, admin, `${prefix}-in`);
   const output = await tempTopic(t, admin, `${prefix}-out`);
   const groupId = uniqueName(`${prefix}-group`);
+  const transactionalId = uniqueName(`${prefix}-txn`);
   const base = {
-    kafka,
     topic: input,
     partition: 0,
     groupId,
-    transactionalId: uniqueName(`${prefix}-txn`),
     outputTopic: output,
     dlqTopic: output,
-    transactionTimeoutMs: 30_000,
+    shadowTopic: output,
     maxRecordsPerTransaction: 1_000,
-    maxRequestBytes: 900_000,
     retryInitialMs: 50,
     retryMaxMs: 500,
     logger: testLogger,
+    startAfter: Promise.resolve(),
+    newSink: () =>
+      kafkaTransactionalSink({
+        kafka,
+        transactionalId,
+        transactionTimeoutMs: 30_000,
+        maxRequestBytes: 900_000,
+      }),
     fetchCommittedOffset: async () => {
       const [entry] = await admin.fetchOffsets({ groupId, topics: [input] });
       const o = entry?.partitions[0]?.offset;
       return o === undefined || o === "-1" ? undefined : BigInt(o);
     },
-    onInFlight: () => undefined,
+    onQueueChange: () => undefined,
+    onCommitted: () => undefined,
+    onAbort: () => undefined,
   } satisfies Partial<PartitionWorkerOptions>;
   return { kafka, admin, input, output, groupId, base };
 }
@@ -82,7 +91,7 @@ test(
     let zombieFenced = 0;
     const zombie = new PartitionWorker({
       ...base,
-      processor: echoProcessor(gate),
+      preparer: echoProcessor(gate),
       onFenced: () => zombieFenced++,
     });
     t.after(() => zombie.kill());
@@ -92,7 +101,7 @@ test(
 
     const owner = new PartitionWorker({
       ...base,
-      processor: echoProcessor(),
+      preparer: echoProcessor(),
       onFenced: () => assert.fail("owner fenced"),
     });
     t.after(() => owner.kill());
@@ -130,7 +139,7 @@ test(
     const { kafka, input, output, base } = await fixture(t, "floor");
     const common = {
       ...base,
-      processor: echoProcessor(),
+      preparer: echoProcessor(),
       onFenced: () => undefined,
     } satisfies PartitionWorkerOptions;
 

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { connectedAdmin, tempTopic, testKafka, testLogger, uniqueName } from "../../helpers/stack.js";
 import { readTopic } from "../../helpers/kafka-read.js";
 import { PartitionWorker } from "../../../services/predictor/partition-worker.js";
-import type { ProcessedChunk, RecordProcessor } from "../../../services/predictor/record-processor.js";
+import type { ChunkPreparer, ProcessedChunk } from "../../../services/predictor/chunk.js";
+import { kafkaTransactionalSink } from "../../../services/common/kafka/transactional-sink.js";
 import type { SourceRecord } from "../../../services/common/records.js";
 import { kafkaErrorType } from "../../../services/common/kafka/transactions.js";
 
@@ -15,8 +16,8 @@ const RECORDS = 60;
 const VALUE_BYTES = 1_000;
 
 /** Each record becomes a ~1 KB prediction: 60 KB in all, over the output's 20 KB batch limit. */
-const bigEcho = {
-  process: async (records: SourceRecord[]): Promise<ProcessedChunk> => ({
+const bigEcho: ChunkPreparer = {
+  prepare: async (records: SourceRecord[]): Promise<ProcessedChunk> => ({
     predictions: records.map((r) => ({
       key: r.key,
       value: Buffer.from(`${r.offset}:`.padEnd(VALUE_BYTES, "x")),
@@ -26,7 +27,7 @@ const bigEcho = {
     dlqByStage: {},
     shadowFailures: 0,
   }),
-} as unknown as RecordProcessor;
+};
 
 function records(topic: string, n: number): SourceRecord[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -53,23 +54,25 @@ async function worker(t: TestContext, maxRequestBytes: number, onAbort: (e: unkn
   });
   t.after(() => admin.deleteTopics({ topics: [output] }).catch(() => undefined));
   const groupId = uniqueName("reqsize-group");
+  const transactionalId = uniqueName("reqsize-txn");
   const w = new PartitionWorker({
-    kafka,
     topic: input,
     partition: 0,
     groupId,
-    transactionalId: uniqueName("reqsize-txn"),
     outputTopic: output,
     dlqTopic: output,
-    transactionTimeoutMs: 30_000,
+    shadowTopic: output,
     maxRecordsPerTransaction: 1_000,
-    maxRequestBytes,
     retryInitialMs: 50,
     retryMaxMs: 500,
     logger: testLogger,
-    processor: bigEcho,
+    preparer: bigEcho,
+    startAfter: Promise.resolve(),
+    newSink: () =>
+      kafkaTransactionalSink({ kafka, transactionalId, transactionTimeoutMs: 30_000, maxRequestBytes }),
     fetchCommittedOffset: async () => undefined,
-    onInFlight: () => undefined,
+    onQueueChange: () => undefined,
+    onCommitted: () => undefined,
     onAbort,
     onFenced: () => assert.fail("fenced"),
   });

@@ -1,8 +1,9 @@
-// The deployment files (k8s/ overlays as rendered, docker-compose.yml, Dockerfile) use the
-// ports, paths, env names, commands, config keys, topics and names that the code actually
-// reads, serves and uses. Every expectation is taken from the code or the pipeline config, not
-// restated here: the CLI's own option specs, endpointsFromEnv, startHttp, parsePipelineConfig,
-// the transactional-id and group-id templates in the services' source.
+// The deployment files (k8s/ overlays as rendered, docker-compose.yml, Dockerfile) and the
+// commands the README and docs show use the ports, paths, env names, commands, options,
+// config keys, topics and names that the code actually reads, serves and uses. Every
+// expectation is taken from the code or the pipeline config, not restated here: the CLI's own
+// command tree (parsing for real), endpointsFromEnv, startHttp, parsePipelineConfig, the
+// transactional-id and group-id templates in the services' source.
 //
 // The monitoring copies (k8s/base/monitoring) must equal k8s/monitoring; to refresh them:
 //   AIMASS_SYNC_MONITORING=1 node --test dist/test/unit/deploy/consistency.test.js
@@ -25,8 +26,7 @@ import type { AddressInfo } from "node:net";
 import { basename, join, relative } from "node:path";
 import { Registry } from "prom-client";
 import { parse as parseYaml, parseDocument, stringify } from "yaml";
-import { commands, type Command } from "../../../services/cli/commands.js";
-import { parseArgs, type OptionSpec } from "../../../services/cli/args.js";
+import { parseOptions, type OptionSpecs } from "../../../load-tests/lib/args.js";
 import { DEFAULT_ENDPOINTS, endpointsFromEnv } from "../../../services/common/env.js";
 import { parsePipelineConfig } from "../../../services/common/config/load.js";
 import { startHttp } from "../../../services/common/http.js";
@@ -54,6 +54,7 @@ import {
   readDockerfile,
   repoPathOf,
 } from "../../helpers/deploy/dockerfile.js";
+import { commandTree, findCommand, runCli } from "../cli/harness.js";
 
 const execFileAsync = promisify(execFile);
 const read = (p: string): string => readFileSync(join(REPO, p), "utf8");
@@ -111,14 +112,6 @@ function aimassDeployments(objects: JsonObject[]): JsonObject[] {
 
 const containerOf = (d: JsonObject): JsonObject => obj(at(d, "spec.template.spec.containers.0"), keyOf(d));
 const argsOf = (c: JsonObject): string[] => arr(c.args, "args").map((a) => str(a, "args[]"));
-
-/** The CLI's own dispatch (services/cli/cli.ts): a two-word command first, then one word. */
-function resolveCommand(argv: string[]): { command: Command | undefined; rest: string[] } {
-  const [first, second] = argv;
-  const twoWord = commands.find((c) => c.name === `${first} ${second}`);
-  const command = twoWord ?? commands.find((c) => c.name === first);
-  return { command, rest: command ? argv.slice(command.name.split(" ").length) : argv };
-}
 
 const composeAimass = (): Array<[string, JsonObject]> =>
   Object.entries(composeServices)
@@ -197,7 +190,7 @@ const num = (v: Json | undefined, what: string): number => {
 
 // ---------------------------------------------------------------------------------------------
 
-test("container args are real commands whose options parse with the CLI's own specs", async (t) => {
+test("container args are real commands whose options parse with the CLI's own specs", async () => {
   const runs: Array<[string, string[]]> = [];
   for (const [overlay, objects] of rendered) {
     for (const d of aimassDeployments(objects))
@@ -209,18 +202,107 @@ test("container args are real commands whose options parse with the CLI's own sp
   }
   assert.ok(runs.length >= 8, "predictor and feature writer in both overlays, 4 compose services");
   for (const [where, argv] of runs) {
-    const { command, rest } = resolveCommand(argv);
-    if (!command && argv[0] === "features") {
-      await t.test(where, {
-        skip: "`aimass features` is not registered in services/cli/commands.ts yet",
-      });
-      continue;
-    }
-    assert.ok(command, `${where}: "${argv.join(" ")}" is not an aimass command`);
-    const { options, positional } = parseArgs(rest, command.options);
-    assert.deepEqual(positional, [], `${where}: stray arguments`);
-    assert.equal(typeof options.config, "string", `${where}: --config`);
+    // The CLI itself parses them: an unknown command or option, a stray argument or a bad
+    // value is exit 2 with commander's message.
+    const run = await runCli(argv);
+    assert.equal(run.code, 0, `${where}: "${argv.join(" ")}" does not parse:\n${run.err}`);
+    assert.equal(run.calls.length, 1, `${where}: runs one command`);
+    const call = run.calls[0];
+    assert.ok(call && call.command !== "smoke", `${where}: a command that reads --config`);
+    assert.equal(typeof call.options.config, "string", `${where}: --config`);
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Commands in the README and docs
+
+interface DocCommand {
+  where: string;
+  /** The words after `aimass`. */
+  words: string[];
+  /** A line of a code block (to run), not a code span in prose (which may leave options out). */
+  block: boolean;
+}
+
+/** Shell words: double or single quotes group, the quotes themselves go. */
+const shellWords = (text: string): string[] =>
+  [...text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3] ?? "");
+
+/** Every `aimass …` the README and docs show: code spans, and command lines in code blocks. */
+function documentedCommands(): DocCommand[] {
+  const docs = readdirSync(join(REPO, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`);
+  const found: DocCommand[] = [];
+  for (const file of ["README.md", ...docs]) {
+    const lines = read(file).split("\n");
+    let fenced = false;
+    for (let i = 0; i < lines.length; i++) {
+      let line = lines[i] ?? "";
+      const where = `${file}:${i + 1}`;
+      if (/^\s*```/.test(line)) {
+        fenced = !fenced;
+        continue;
+      }
+      if (fenced) {
+        while (line.endsWith("\\") && i + 1 < lines.length) line = `${line.slice(0, -1)} ${lines[++i] ?? ""}`;
+        const m = /^\s*(?:\$ |npx )?aimass(\s.*)?$/.exec(line);
+        if (m) found.push({ where, words: shellWords((m[1] ?? "").replace(/\s#.*$/, "")), block: true });
+      } else {
+        for (const span of line.matchAll(/`(?:npx )?aimass(\s[^`]*)?`/g))
+          found.push({ where, words: shellWords(span[1] ?? ""), block: false });
+      }
+    }
+  }
+  return found;
+}
+
+/** A code block's command line with nothing to fill in is one to run as it stands. */
+const isConcrete = ({ words, block }: DocCommand): boolean =>
+  block && !words.some((w) => /[<>[\]()|…]|\.\.\./.test(w));
+
+test("every aimass command the README and docs show exists, with the options they give it", async () => {
+  const root = commandTree();
+  const documented = documentedCommands();
+  assert.ok(documented.length >= 20, `found ${documented.length} documented commands`);
+  let concrete = 0;
+  for (const doc of documented) {
+    const { where, words } = doc;
+    // The command: leading words naming commands ("models", "list|deploy"), each spelled right.
+    let commands = [root];
+    let i = 0;
+    for (; i < words.length && /^[a-z][a-z-]*(\|[a-z][a-z-]*)*$/.test(words[i] ?? ""); i++) {
+      const names = (words[i] ?? "").split("|");
+      if (commands.every((c) => c.commands.length === 0)) break; // a leaf: the rest are its words
+      commands = commands.flatMap((c) =>
+        names.map((n) => {
+          const sub = findCommand(c, [n]);
+          assert.ok(sub, `${where}: "aimass ${words.slice(0, i + 1).join(" ")}" is not an aimass command`);
+          return sub;
+        }),
+      );
+    }
+    // Its options: each one documented exists on the command (on some sub-command of a group).
+    const leaves = (c: (typeof commands)[number]): Array<(typeof commands)[number]> =>
+      c.commands.length === 0 ? [c] : c.commands.flatMap(leaves);
+    for (const word of words.slice(i)) {
+      const flag = /^[[(]*(-{1,2}[A-Za-z][\w-]*)/.exec(word)?.[1];
+      if (flag === undefined || flag === "--help" || flag === "-h") continue;
+      for (const c of commands) {
+        const known = [c, ...leaves(c)].flatMap((x) => x.options.flatMap((o) => [o.long, o.short]));
+        if (c === root) known.push("--version", "-V");
+        assert.ok(known.includes(flag), `${where}: "aimass ${words.join(" ")}": no option ${flag}`);
+      }
+    }
+    // A concrete command line parses as it stands: the CLI runs exactly one command.
+    if (isConcrete(doc) && commands.every((c) => c !== root)) {
+      concrete++;
+      const run = await runCli(words);
+      assert.equal(run.code, 0, `${where}: "aimass ${words.join(" ")}" does not parse:\n${run.err}`);
+      assert.equal(run.calls.length, 1, `${where}: "aimass ${words.join(" ")}" runs no command`);
+    }
+  }
+  assert.ok(concrete >= 10, `${concrete} concrete command lines`);
 });
 
 test("the load generator's arguments parse with its own options and target the input topic", () => {
@@ -239,15 +321,17 @@ test("the load generator's arguments parse with its own options and target the i
   const help = execFileSync("node", [join(REPO, "dist/load-tests/produce-events.js"), "--help"], {
     encoding: "utf8",
   });
-  const specs: OptionSpec[] = [...help.matchAll(/^\s+--([a-z-]+)(\s+<(n|value)>)?/gm)].map((m) => ({
-    name: m[1] ?? "",
-    type: m[3] === "n" ? "number" : m[3] === "value" ? "string" : "boolean",
-    description: "",
-  }));
-  assert.ok(specs.some((s) => s.name === "topic"));
+  const specs: OptionSpecs = Object.fromEntries(
+    [...help.matchAll(/^\s+--([a-z-]+)(\s+<(n|value)>)?/gm)].map((m) => [
+      m[1] ?? "",
+      { type: m[3] === "n" ? "number" : m[3] === "value" ? "string" : "boolean", description: "" },
+    ]),
+  );
+  assert.ok("topic" in specs);
   const argv = arr(load.command, "command").map((a) => interpolate(str(a, "command")));
-  const { options } = parseArgs(argv, specs);
-  assert.equal(options.topic, at(exampleConfig(), "input.topic"));
+  // The script's own parser: unknown options and stray arguments are errors.
+  const options = parseOptions(argv, specs);
+  assert.equal(options.string("topic"), at(exampleConfig(), "input.topic"));
 });
 
 test("probe and healthcheck paths are the ones startHttp serves, with the right meaning", async () => {
@@ -739,9 +823,22 @@ test("the KafkaUsers' ACLs are exactly what the pipeline needs (least privilege)
     if (typeof at(c, "control.topic") === "string") {
       // Each worker follows the control topic in a group of its own and deletes it on stop.
       assert.ok(
-        sourceHas("services/predictor/predictor.ts", "`${config.pipeline.groupId}.control.${instanceId}`"),
+        readdirSync(join(REPO, "services/predictor"))
+          .filter((f) => f.endsWith(".ts"))
+          .some((f) =>
+            /`\$\{config\.pipeline\.groupId\}\.control\.\$\{(\w+\.)?instanceId\}`/.test(
+              read(`services/predictor/${f}`),
+            ),
+          ),
+        "no predictor module builds the control group id as <groupId>.control.<instance id>: update the ACLs",
       );
-      assert.ok(sourceHas("services/predictor/control-listener.ts", "deleteGroups("));
+      // The listener deletes its group itself, or through the topic follower it is built on.
+      assert.ok(
+        sourceHas("services/predictor/control-listener.ts", "deleteGroups(") ||
+          (sourceHas("services/predictor/control-listener.ts", 'from "../common/kafka/follow-topic.js"') &&
+            sourceHas("services/common/kafka/follow-topic.ts", "deleteGroups(")),
+        "the control listener no longer deletes its group on stop: update the ACLs",
+      );
       predictor.add(`topic literal ${s("control.topic")} Read`);
       predictor.add(`topic literal ${s("control.topic")} Describe`);
       predictor.add(`group prefix ${groupId}.control. Read`);

@@ -1,14 +1,16 @@
-// Renders every kustomize overlay under k8s/overlays (test/helpers/deploy/kustomize.ts, compared
-// with `kubectl kustomize` where kubectl is installed) and validates every object against its
-// schema (test/helpers/deploy/schemas.ts): kubernetes-models' OpenAPI validation plus unknown-field
-// detection, strict zod schemas for Strimzi. The negative tests prove a misspelled field fails.
-import { test } from "node:test";
+// Renders every kustomize overlay under k8s/overlays and validates every object against its
+// schema, with the real tools where they are on PATH (test/helpers/deploy/tools.ts: `kustomize
+// build` or `kubectl kustomize`; `kubeconform -strict -summary`), else with the in-repo renderer
+// (test/helpers/deploy/kustomize.ts) and validator (test/helpers/deploy/schemas.ts:
+// kubernetes-models' OpenAPI validation plus unknown-field detection, strict zod schemas for
+// Strimzi). Each test that renders or validates says in a diagnostic line which one ran. The
+// in-repo renderer is compared with the real kustomize object by object where one is installed;
+// the negative tests prove a misspelled field fails, in-repo and, where installed, in kubeconform.
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { parseAllDocuments } from "yaml";
 import {
   arr,
   at,
@@ -24,8 +26,11 @@ import {
   type JsonObject,
 } from "../../helpers/deploy/kustomize.js";
 import { MODEL_KINDS, validateObject } from "../../helpers/deploy/schemas.js";
+import { pickRenderer, pickValidator, realRenderer, type Renderer } from "../../helpers/deploy/tools.js";
 
-const rendered = new Map(overlays().map((dir) => [basename(dir), kustomizeBuild(dir)]));
+const renderer = pickRenderer();
+const validator = pickValidator();
+const rendered = new Map(overlays().map((dir) => [basename(dir), renderer.build(dir)]));
 
 function find(objects: JsonObject[], kind: string, name: string): JsonObject {
   const o = objects.find((x) => kindOf(x) === kind && nameOf(x) === name);
@@ -39,7 +44,8 @@ const cpu = (): JsonObject[] => {
   return objects;
 };
 
-test("the overlays are cpu and gpu, and each renders the same kinds of objects", () => {
+test("the overlays are cpu and gpu, and each renders the same kinds of objects", (t) => {
+  t.diagnostic(`rendered with ${renderer.label}`);
   assert.deepEqual([...rendered.keys()], ["cpu", "gpu"]);
   for (const [name, objects] of rendered) {
     const kinds = objects.map((o) => kindOf(o)).sort();
@@ -67,26 +73,27 @@ test("the overlays are cpu and gpu, and each renders the same kinds of objects",
 });
 
 for (const [overlay, objects] of rendered) {
-  test(`${overlay}: every object is valid against its schema`, () => {
-    const problems = objects.flatMap((o) => validateObject(o).map((p) => `${keyOf(o)}: ${p}`));
+  test(`${overlay}: every object is valid against its schema`, (t) => {
+    const validation = validator.validate(objects);
+    t.diagnostic(`rendered with ${renderer.label}; validated with ${validation.summary}`);
+    const problems = objects.flatMap((o, i) =>
+      (validation.problems[i] ?? ["not validated"]).map((p) => `${keyOf(o)}: ${p}`),
+    );
     assert.deepEqual(problems, []);
   });
 }
 
-const kubectl = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" });
+const real: Renderer | undefined = renderer.real ? renderer : realRenderer();
 test(
-  "the renderer agrees with `kubectl kustomize` on every overlay",
-  { skip: kubectl.status === 0 ? false : "kubectl is not installed" },
-  () => {
+  "the in-repo renderer agrees with the real kustomize on every overlay",
+  { skip: real ? false : "neither kustomize nor kubectl is on PATH" },
+  (t) => {
+    assert.ok(real);
+    const tool: Renderer = real;
+    t.diagnostic(`compared with ${tool.label}`);
     for (const dir of overlays()) {
-      const out = execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", maxBuffer: 64 << 20 });
-      const theirs = new Map(
-        parseAllDocuments(out).map((d) => {
-          const o = obj(d.toJS() as Json, "kubectl output");
-          return [keyOf(o), o] as const;
-        }),
-      );
-      const mine = new Map((rendered.get(basename(dir)) ?? []).map((o) => [keyOf(o), o] as const));
+      const theirs = new Map(tool.build(dir).map((o) => [keyOf(o), o] as const));
+      const mine = new Map(kustomizeBuild(dir).map((o) => [keyOf(o), o] as const));
       assert.deepEqual([...mine.keys()].sort(), [...theirs.keys()].sort(), `${dir}: object set`);
       for (const [key, o] of mine) assert.deepStrictEqual(o, theirs.get(key), `${dir}: ${key}`);
     }
@@ -173,7 +180,17 @@ function set(o: JsonObject, path: string, field: string, value: Json): JsonObjec
   return copy;
 }
 
-test("a misspelled field fails validation: Deployment container imagePullPolicy → imagePullPolicyy", () => {
+/** Where kubeconform validates, it must reject each of these wrong objects too. */
+function rejectedByKubeconform(t: TestContext, wrong: JsonObject[]): void {
+  if (!validator.real) return;
+  const validation = validator.validate(wrong);
+  t.diagnostic(`also validated with ${validation.summary}`);
+  wrong.forEach((o, i) =>
+    assert.notDeepEqual(validation.problems[i], [], `${validator.label} accepts a wrong ${keyOf(o)}`),
+  );
+}
+
+test("a misspelled field fails validation: Deployment container imagePullPolicy → imagePullPolicyy", (t) => {
   const good = find(cpu(), "Deployment", "aimass-predictor");
   assert.deepEqual(validateObject(good), []);
   const bad = rename(good, "spec.template.spec.containers.0", "imagePullPolicy", "imagePullPolicyy");
@@ -183,9 +200,10 @@ test("a misspelled field fails validation: Deployment container imagePullPolicy 
   assert.deepEqual(validateObject(bad), [
     '.spec.template.spec.containers[0].imagePullPolicyy: unknown field (did you mean "imagePullPolicy"?)',
   ]);
+  rejectedByKubeconform(t, [bad]);
 });
 
-test("a misspelled field fails validation: pod securityContext, probe, volume", () => {
+test("a misspelled field fails validation: pod securityContext, probe, volume", (t) => {
   const good = find(cpu(), "Deployment", "aimass-predictor");
   const cases: Array<[JsonObject, RegExp]> = [
     [
@@ -207,37 +225,40 @@ test("a misspelled field fails validation: pod securityContext, probe, volume", 
     assert.equal(problems.length, 1, problems.join("\n"));
     assert.match(problems[0] ?? "", expected);
   }
+  rejectedByKubeconform(
+    t,
+    cases.map(([bad]) => bad),
+  );
 });
 
-test("a wrong type or enum fails validation (kubernetes-models' OpenAPI check)", () => {
+test("a wrong type or enum fails validation (kubernetes-models' OpenAPI check)", (t) => {
   const good = find(cpu(), "Deployment", "aimass-predictor");
   const port = set(good, "spec.template.spec.containers.0.ports.0", "containerPort", "metrics");
   assert.match(validateObject(port).join("\n"), /containerPort must be integer/);
   const service = find(cpu(), "Service", "aimass-predictor");
   const protocol = set(service, "spec.ports.0", "protocol", "TCPP");
   assert.match(validateObject(protocol).join("\n"), /protocol must be equal to one of the allowed values/);
+  rejectedByKubeconform(t, [port, protocol]);
 });
 
-test("a misspelled field fails validation: KEDA ScaledObject and Prometheus Operator objects", () => {
+test("a misspelled field fails validation: KEDA ScaledObject and Prometheus Operator objects", (t) => {
   const so = find(cpu(), "ScaledObject", "aimass-predictor");
   assert.deepEqual(validateObject(so), []);
+  const replicas = rename(so, "spec", "maxReplicaCount", "maxReplicaCountt");
   assert.match(
-    validateObject(rename(so, "spec", "maxReplicaCount", "maxReplicaCountt")).join("\n"),
+    validateObject(replicas).join("\n"),
     /spec\.maxReplicaCountt: unknown field \(did you mean "maxReplicaCount"\?\)/,
   );
   const sm = find(cpu(), "ServiceMonitor", "aimass");
-  assert.match(
-    validateObject(rename(sm, "spec.endpoints.0", "port", "portName")).join("\n"),
-    /portName: unknown/,
-  );
+  const port = rename(sm, "spec.endpoints.0", "port", "portName");
+  assert.match(validateObject(port).join("\n"), /portName: unknown/);
   const rule = find(cpu(), "PrometheusRule", "aimass");
-  assert.match(
-    validateObject(rename(rule, "spec.groups.0.rules.0", "expr", "expression")).join("\n"),
-    /rules\[0\]\.expression: unknown field/,
-  );
+  const expr = rename(rule, "spec.groups.0.rules.0", "expr", "expression");
+  assert.match(validateObject(expr).join("\n"), /rules\[0\]\.expression: unknown field/);
+  rejectedByKubeconform(t, [replicas, port, expr]);
 });
 
-test("a misspelled or outdated field fails validation: Strimzi objects", () => {
+test("a misspelled or outdated field fails validation: Strimzi objects", (t) => {
   const user = find(cpu(), "KafkaUser", "aimass-shop-predictor");
   assert.deepEqual(validateObject(user), []);
   // v1beta2's singular `operation` is gone in kafka.strimzi.io/v1.
@@ -247,15 +268,19 @@ test("a misspelled or outdated field fails validation: Strimzi objects", () => {
   const listener = set(kafka, "spec.kafka.listeners.0", "type", "internall");
   assert.match(validateObject(listener).join("\n"), /listeners\.0\.type/);
   const topic = find(cpu(), "KafkaTopic", "shop.events");
-  assert.match(validateObject(rename(topic, "spec", "partitions", "partition")).join("\n"), /"partition"/);
+  const partition = rename(topic, "spec", "partitions", "partition");
+  assert.match(validateObject(partition).join("\n"), /"partition"/);
   const pool = find(cpu(), "KafkaNodePool", "dual-role");
-  assert.match(validateObject(set(pool, "spec", "roles", ["broker", "controler"])).join("\n"), /roles\.1/);
+  const roles = set(pool, "spec", "roles", ["broker", "controler"]);
+  assert.match(validateObject(roles).join("\n"), /roles\.1/);
+  rejectedByKubeconform(t, [singular, listener, partition, roles]);
 });
 
-test("an object of a kind without a schema is rejected", () => {
+test("an object of a kind without a schema is rejected", (t) => {
   const cm = find(cpu(), "ConfigMap", "aimass-dashboard-overview");
   const unknown = { ...clone(cm), apiVersion: "example.com/v1", kind: "Widget" };
   assert.match(validateObject(unknown).join("\n"), /no schema for this kind/);
+  rejectedByKubeconform(t, [unknown]);
 });
 
 test("the renderer refuses kustomization features it does not implement, and files outside the root", () => {

@@ -126,7 +126,7 @@ async function exportedNames(registry: Registry): Promise<Set<string>> {
 /**
  * The feature writer's metric names, or undefined while services/feature-writer does not exist.
  * Its module is loaded dynamically (it is being built next to this test): any exported
- * `*Metrics` class with a `registry`, or an exported Registry, counts.
+ * `*Metrics` class with a `prometheus` (or `registry`) Registry, or an exported Registry, counts.
  */
 async function writerNames(): Promise<Set<string> | undefined> {
   const src = join(REPO, "services/feature-writer");
@@ -138,8 +138,9 @@ async function writerNames(): Promise<Set<string> | undefined> {
     for (const [name, value] of Object.entries(mod)) {
       if (value instanceof Registry) for (const n of await exportedNames(value)) names.add(n);
       if (typeof value === "function" && /Metrics$/.test(name)) {
-        const Ctor = value as new (...args: unknown[]) => { registry?: unknown };
-        const registry = new Ctor(() => false).registry;
+        const Ctor = value as new (...args: unknown[]) => { registry?: unknown; prometheus?: unknown };
+        const metrics = new Ctor(() => false);
+        const registry = metrics.prometheus ?? metrics.registry;
         if (registry instanceof Registry) for (const n of await exportedNames(registry)) names.add(n);
       }
     }
@@ -147,13 +148,13 @@ async function writerNames(): Promise<Set<string> | undefined> {
   assert.ok(
     names.size > 0,
     "services/feature-writer exists but no metrics were found in dist/services/feature-writer " +
-      "(an exported *Metrics class with a `registry`, or an exported Registry): update this test",
+      "(an exported *Metrics class with a `prometheus` registry, or an exported Registry): update this test",
   );
   return names;
 }
 
 async function knownMetrics(): Promise<{ predictor: Set<string>; writer: Set<string> | undefined }> {
-  return { predictor: await exportedNames(new PredictorMetrics().registry), writer: await writerNames() };
+  return { predictor: await exportedNames(new PredictorMetrics().prometheus), writer: await writerNames() };
 }
 
 /**

@@ -59,7 +59,7 @@ const record: SourceRecord = {
 };
 
 test("lineage headers by default, with the input's headers", async () => {
-  const out = await processor().process([record]);
+  const out = await processor().prepare([record]);
   assert.equal(out.predictions.length, 1);
   assert.deepEqual(out.predictions[0]?.headers, {
     "x-tenant": "acme",
@@ -72,7 +72,7 @@ test("lineage headers by default, with the input's headers", async () => {
 });
 
 test("output.lineageHeaders: false keeps only the input's headers; the value still names the model", async () => {
-  const out = await processor(false).process([record]);
+  const out = await processor(false).prepare([record]);
   assert.deepEqual(out.predictions[0]?.headers, { "x-tenant": "acme" });
   const value = JSON.parse(String(out.predictions[0]?.value)) as { model: { name: string; version: string } };
   assert.equal(value.model.name, "m");

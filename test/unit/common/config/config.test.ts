@@ -6,7 +6,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { isAimassError } from "../../../../services/common/errors.js";
-import { loadPipelineConfig, parsePipelineConfig } from "../../../../services/common/config/load.js";
+import {
+  checkPipelineConfig,
+  loadPipelineConfig,
+  parsePipelineConfig,
+} from "../../../../services/common/config/load.js";
 import { repoPath, testPipelineRaw, writeTempConfig } from "../../../helpers/pipeline.js";
 import { repositoryEntry } from "../../../../services/common/models/repository.js";
 
@@ -367,4 +371,72 @@ test("one model and no routing section: every event routes to that model", () =>
   );
   assert.equal(cfg.routing.default, "only");
   assert.equal(cfg.routing.field, undefined);
+});
+
+/** The example as its YAML holds it (repository references), the version written unquoted. */
+function exampleYamlWithVersion(version: string): string {
+  return readFileSync(EXAMPLE, "utf8")
+    .replace('version: "3"', `version: ${version}`)
+    .replace("modelRepository: ../../models", `modelRepository: ${repoPath("models")}`);
+}
+
+test('an unquoted `version: 3` is the version "3", from the repository and inline alike', async (t) => {
+  const cfg = await loadPipelineConfig(writeTempConfig(t, exampleYamlWithVersion("3")), {});
+  assert.equal(cfg.models[0]?.version, "3");
+  assert.equal(cfg.models[0]?.path, repoPath("models/shop-propensity/3/model.onnx"));
+  const raw = exampleRaw();
+  raw.models[0]!.version = 3;
+  assert.equal(parsePipelineConfig(raw, EXAMPLE, {}).models[0]?.version, "3");
+});
+
+test("a version YAML reads as a fraction is one error naming the field and saying to quote it", async (t) => {
+  for (const source of [exampleYamlWithVersion("3.10"), exampleYamlWithVersion("-1")]) {
+    const result = await checkPipelineConfig(writeTempConfig(t, source), {});
+    assert.equal(result.valid, false);
+    assert.ok(!result.valid);
+    assert.deepEqual(
+      result.errors.map((e) => e.path),
+      ["models.0.version"],
+      JSON.stringify(result.errors),
+    );
+    assert.match(result.errors[0]?.message ?? "", /version name such as "3".*quote it in YAML/);
+  }
+  const raw = exampleRaw();
+  raw.models[0]!.version = 3.5;
+  assertIssue(raw, "models.0.version", /quote it in YAML\), got 3\.5/);
+});
+
+test("a repository reference the repository lacks is one error at that entry, not its missing keys", async (t) => {
+  const result = await checkPipelineConfig(writeTempConfig(t, exampleYamlWithVersion('"9"')), {});
+  assert.ok(!result.valid);
+  assert.deepEqual(
+    result.errors.map((e) => e.path),
+    ["models.0"],
+  );
+  assert.match(result.errors[0]?.message ?? "", /has no version "9".*versions: 1, 2, 3/);
+  // The thrown form names it the same way.
+  await assert.rejects(loadPipelineConfig(writeTempConfig(t, exampleYamlWithVersion('"9"')), {}), (err) => {
+    assert.ok(isAimassError(err, "CONFIG_INVALID"));
+    assert.match(err.message, /\n {2}- models\.0: model "shop-propensity" has no version "9"/);
+    return true;
+  });
+});
+
+test("checkPipelineConfig returns the loaded config, or every problem as data", async (t) => {
+  const ok = await checkPipelineConfig(EXAMPLE, {});
+  assert.ok(ok.valid);
+  assert.equal(ok.config.pipeline.name, "shop");
+  const raw = exampleRaw();
+  raw.models[0]!.batching.maxBatchSize = 0;
+  raw.input.topic = "bad topic";
+  const bad = await checkPipelineConfig(writeTempConfig(t, raw), {});
+  assert.ok(!bad.valid);
+  assert.deepEqual(bad.errors.map((e) => e.path).sort(), ["input.topic", "models.0.batching.maxBatchSize"]);
+  const missing = await checkPipelineConfig(join(repoPath("examples"), "no-such-pipeline.yaml"), {});
+  assert.ok(!missing.valid);
+  assert.deepEqual(
+    missing.errors.map((e) => e.path),
+    [""],
+  );
+  assert.match(missing.errors[0]?.message ?? "", /cannot read config .*no-such-pipeline\.yaml/);
 });

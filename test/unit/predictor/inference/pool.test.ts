@@ -1,17 +1,23 @@
 // InferencePool against the committed ONNX models: results, signature checks, load failures,
-// provider fallback, concurrency, crash recovery, and that the main event loop stays free.
+// provider fallback, concurrency, and that the main event loop stays free; and against a
+// stand-in worker: crash recovery, and close() staying bounded when a run never answers.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Worker } from "node:worker_threads";
 import { isAimassError } from "../../../../services/common/errors.js";
 import type { Logger } from "../../../../services/common/logger.js";
-import { InferencePool } from "../../../../services/predictor/inference/pool.js";
+import { TUNING } from "../../../../services/common/tuning.js";
+import {
+  INFERENCE_WORKER_URL,
+  InferencePool,
+  type InferencePoolOptions,
+} from "../../../../services/predictor/inference/pool.js";
 import type { ModelSpec, NamedTensors } from "../../../../services/predictor/inference/types.js";
+import { STAND_IN_WORKER_URL, STUCK_LOG, standInRun, standInSpec } from "./stand-in.js";
 
 interface LogLine {
   level: string;
@@ -34,6 +40,22 @@ function capture(lines: LogLine[]): Logger {
 }
 
 const quiet = (): Logger => capture([]);
+
+function options(overrides: Partial<InferencePoolOptions> = {}): InferencePoolOptions {
+  return { ...TUNING.inference, workerUrl: INFERENCE_WORKER_URL, size: 1, logger: quiet(), ...overrides };
+}
+
+function standIn(overrides: Partial<InferencePoolOptions> = {}): InferencePoolOptions {
+  return options({ workerUrl: STAND_IN_WORKER_URL, ...overrides });
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 function propensity(version: string, overrides: Partial<ModelSpec> = {}): ModelSpec {
   return {
@@ -101,7 +123,7 @@ async function rejectsWith(promise: Promise<unknown>, code: string, messageInclu
 }
 
 test("shop-propensity v1: batch equals row-by-row, outputs in (0,1), sha256 reported", async (t) => {
-  const pool = await InferencePool.create(propensity("1"), { size: 1, logger: quiet() });
+  const pool = await InferencePool.create(propensity("1"), options());
   t.after(() => pool.close());
 
   const sha = createHash("sha256").update(readFileSync("models/shop-propensity/1/model.onnx")).digest("hex");
@@ -123,9 +145,9 @@ test("shop-propensity v1: batch equals row-by-row, outputs in (0,1), sha256 repo
 });
 
 test("shop-propensity v2 gives different outputs than v1 for the same input", async (t) => {
-  const v1 = await InferencePool.create(propensity("1"), { size: 1, logger: quiet() });
+  const v1 = await InferencePool.create(propensity("1"), options());
   t.after(() => v1.close());
-  const v2 = await InferencePool.create(propensity("2"), { size: 1, logger: quiet() });
+  const v2 = await InferencePool.create(propensity("2"), options());
   t.after(() => v2.close());
   assert.notEqual(v1.info.sha256, v2.info.sha256);
   const a = floats(await v1.run(features(ROWS)), "propensity");
@@ -137,7 +159,7 @@ test("shop-propensity v2 gives different outputs than v1 for the same input", as
 });
 
 test("test-gather: int64 input, ORT run errors are INFERENCE_FAILED and the worker survives", async (t) => {
-  const pool = await InferencePool.create(gather, { size: 1, logger: quiet() });
+  const pool = await InferencePool.create(gather, options());
   t.after(() => pool.close());
   const [score] = floats(await pool.run(idx(2n)), "score");
   assert.ok(Math.abs((score ?? NaN) - 0.3) < 1e-6);
@@ -148,20 +170,16 @@ test("test-gather: int64 input, ORT run errors are INFERENCE_FAILED and the work
 
 test("config/model mismatch is MODEL_SIGNATURE_MISMATCH naming the tensor", async () => {
   const wrongName = propensity("1", { inputs: [{ name: "wrong", type: "float32", width: 8 }] });
-  await rejectsWith(
-    InferencePool.create(wrongName, { size: 1, logger: quiet() }),
-    "MODEL_SIGNATURE_MISMATCH",
-    '"wrong"',
-  );
+  await rejectsWith(InferencePool.create(wrongName, options()), "MODEL_SIGNATURE_MISMATCH", '"wrong"');
   const wrongWidth = propensity("1", { inputs: [{ name: "features", type: "float32", width: 7 }] });
   await rejectsWith(
-    InferencePool.create(wrongWidth, { size: 2, logger: quiet() }),
+    InferencePool.create(wrongWidth, options({ size: 2 })),
     "MODEL_SIGNATURE_MISMATCH",
     '"features".*7',
   );
   const wrongType = propensity("1", { outputs: [{ name: "propensity", type: "int64", width: 1 }] });
   await rejectsWith(
-    InferencePool.create(wrongType, { size: 1, logger: quiet() }),
+    InferencePool.create(wrongType, options()),
     "MODEL_SIGNATURE_MISMATCH",
     '"propensity".*int64',
   );
@@ -174,13 +192,10 @@ test("corrupt or missing model file is MODEL_LOAD_FAILED", async (t) => {
   const bytes = randomBytes(4096);
   bytes[0] = 0; // protobuf field number 0 is invalid, so the random bytes can never parse
   writeFileSync(corrupt, bytes);
-  await rejectsWith(
-    InferencePool.create(propensity("1", { path: corrupt }), { size: 1, logger: quiet() }),
-    "MODEL_LOAD_FAILED",
-  );
+  await rejectsWith(InferencePool.create(propensity("1", { path: corrupt }), options()), "MODEL_LOAD_FAILED");
   const missing = join(dir, "nope.onnx");
   await rejectsWith(
-    InferencePool.create(propensity("1", { path: missing }), { size: 1, logger: quiet() }),
+    InferencePool.create(propensity("1", { path: missing }), options()),
     "MODEL_LOAD_FAILED",
     "nope.onnx",
   );
@@ -189,7 +204,7 @@ test("corrupt or missing model file is MODEL_LOAD_FAILED", async (t) => {
 test("an unavailable execution provider falls back to cpu with one warn line", async (t) => {
   const lines: LogLine[] = [];
   const spec = propensity("1", { executionProviders: ["cuda", "cpu"] });
-  const pool = await InferencePool.create(spec, { size: 2, logger: capture(lines) });
+  const pool = await InferencePool.create(spec, options({ size: 2, logger: capture(lines) }));
   t.after(() => pool.close());
   assert.equal(pool.info.executionProvider, "cpu");
   const warns = lines.filter((l) => l.level === "warn");
@@ -200,7 +215,7 @@ test("an unavailable execution provider falls back to cpu with one warn line", a
 });
 
 test("concurrent runs on a pool of 2; close is idempotent and rejects later runs", async (t) => {
-  const pool = await InferencePool.create(propensity("1"), { size: 2, logger: quiet() });
+  const pool = await InferencePool.create(propensity("1"), options({ size: 2 }));
   t.after(() => pool.close());
   assert.equal(pool.size, 2);
   const expected = floats(await pool.run(features(ROWS)), "propensity");
@@ -211,10 +226,18 @@ test("concurrent runs on a pool of 2; close is idempotent and rejects later runs
   assert.equal(pool.busyWorkers, 0);
   assert.equal(pool.queued, 0);
 
+  // Both threads are idle, so the first two start at once and the other three wait in the queue.
   const inFlight = Array.from({ length: 5 }, () => pool.run(features(ROWS)));
   const settled = Promise.allSettled(inFlight);
   await Promise.all([pool.close(), pool.close()]);
-  for (const result of await settled) {
+  const results = await settled;
+  // Runs under way finish within the stop grace and keep their results; queued ones fail.
+  for (const result of results.slice(0, 2)) {
+    assert.equal(result.status, "fulfilled");
+    if (result.status === "fulfilled") assert.deepEqual(floats(result.value, "propensity"), expected);
+  }
+  for (const result of results.slice(2)) {
+    assert.equal(result.status, "rejected");
     if (result.status === "rejected")
       assert.equal(isAimassError(result.reason, "INFERENCE_POOL_CLOSED"), true);
   }
@@ -223,7 +246,7 @@ test("concurrent runs on a pool of 2; close is idempotent and rejects later runs
 });
 
 test("an aborted queued run rejects with the signal's reason and leaves the queue", async (t) => {
-  const pool = await InferencePool.create(propensity("1"), { size: 1, logger: quiet(), maxQueued: 2 });
+  const pool = await InferencePool.create(propensity("1"), options({ maxQueuedRuns: 2 }));
   t.after(() => pool.close());
   const first = pool.run(features(ROWS));
   const controller = new AbortController();
@@ -238,21 +261,61 @@ test("an aborted queued run rejects with the signal's reason and leaves the queu
 
 test("a crashed worker fails its run with INFERENCE_FAILED and is replaced", async (t) => {
   const lines: LogLine[] = [];
-  const pool = await InferencePool.create(gather, { size: 1, logger: capture(lines) });
+  const pool = await InferencePool.create(standInSpec(), standIn({ logger: capture(lines) }));
   t.after(() => pool.close());
-  const inFlight = pool.run(idx(1n));
-  // Reaches into the pool (TS-private, not #private) to kill its thread as a crash would.
-  const slots = (pool as unknown as { slots: Set<{ worker: Worker }> }).slots;
-  for (const slot of slots) void slot.worker.terminate();
-  await rejectsWith(inFlight, "INFERENCE_FAILED", "exited");
+  await rejectsWith(pool.run(standInRun("crash")), "INFERENCE_FAILED", "exited with code 7");
   // Queued until the replacement has loaded.
-  const [score] = floats(await pool.run(idx(3n)), "score");
-  assert.ok(Math.abs((score ?? NaN) - 0.4) < 1e-6);
-  assert.equal(lines.filter((l) => l.level === "error").length, 1);
+  const outputs = await pool.run(standInRun("echo"));
+  assert.deepEqual(floats(outputs, "x"), [0]);
+  assert.equal(lines.filter((l) => l.level === "error").length, 1, JSON.stringify(lines));
+  assert.ok(lines.some((l) => l.msg === "inference worker replaced"));
 });
 
+test("close() with a run that never answers terminates the thread after the grace", async (t) => {
+  const lines: LogLine[] = [];
+  const pool = await InferencePool.create(
+    standInSpec(),
+    standIn({ logger: capture(lines), stopGraceMs: 100 }),
+  );
+  t.after(() => pool.close());
+  const run = rejectsWith(pool.run(standInRun("ignore")), "SHUTDOWN_TIMEOUT", "100 ms stop grace");
+  const queued = rejectsWith(pool.run(standInRun("echo")), "INFERENCE_POOL_CLOSED");
+  await until("the run to reach its thread", () => lines.some((l) => l.msg === STUCK_LOG));
+  await pool.close();
+  await Promise.all([run, queued]);
+  assert.ok(!lines.some((l) => /native call/.test(l.msg)), JSON.stringify(lines));
+});
+
+test(
+  "close() stays bounded when a thread is stuck in a native call that terminate() cannot interrupt",
+  { timeout: 60_000 },
+  async (t) => {
+    const release = join(tmpdir(), `aimass-stand-in-${randomUUID()}`);
+    // The blocked thread (and so this test process) can only end once its native call returns.
+    t.after(() => writeFileSync(release, ""));
+    const lines: LogLine[] = [];
+    const grace = { stopGraceMs: 100, terminateWaitMs: 100 };
+    const pool = await InferencePool.create(
+      standInSpec(release),
+      standIn({ logger: capture(lines), ...grace }),
+    );
+    const run = rejectsWith(pool.run(standInRun("blockNatively")), "SHUTDOWN_TIMEOUT");
+    await until("the run to reach its thread", () => lines.some((l) => l.msg === STUCK_LOG));
+    const started = performance.now();
+    // Resolves although the thread is still blocked: it is released only after this returns.
+    await pool.close();
+    const tookMs = performance.now() - started;
+    await run;
+    const stuck = lines.filter((l) => l.level === "warn" && /native call/.test(l.msg));
+    assert.equal(stuck.length, 1, JSON.stringify(lines));
+    assert.equal(stuck[0]?.fields?.waitedMs, 200);
+    // Far below the production grace: close() used the bound it was given, not a default.
+    assert.ok(tookMs < TUNING.inference.stopGraceMs, `close took ${tookMs.toFixed(0)} ms`);
+  },
+);
+
 test("the main event loop keeps ticking while batches run", async (t) => {
-  const pool = await InferencePool.create(bench, { size: 2, logger: quiet() });
+  const pool = await InferencePool.create(bench, options({ size: 2 }));
   t.after(() => pool.close());
   const batch = (): NamedTensors => ({
     x: { type: "float32", data: new Float32Array(512 * 64).fill(0.5), dims: [512, 64] },

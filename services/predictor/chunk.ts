@@ -1,0 +1,35 @@
+// What a partition worker commits: a chunk of input records turned into the messages of its
+// transaction. The worker depends on this seam only, not on how chunks are prepared, so its
+// ordering, retry and fencing logic is tested with a fake preparer and a fake sink.
+import type { Message } from "kafkajs";
+import type { DlqStage } from "../common/dlq.js";
+import type { SourceRecord } from "../common/records.js";
+
+export interface ProcessedChunk {
+  predictions: Message[];
+  dlq: Message[];
+  /** Predictions of shadow versions, for the shadow topic only. */
+  shadow: Message[];
+  /** Per-stage DLQ counts, for metrics and logs. */
+  dlqByStage: Partial<Record<DlqStage, number>>;
+  /** Shadow records that failed (never affects the primary output). */
+  shadowFailures: number;
+}
+
+export interface ChunkPreparer {
+  /**
+   * The messages for these records, in input order. Pure with respect to Kafka: it may run
+   * ahead of earlier chunks' commits and its result may be committed by a later attempt.
+   * Rejects only for causes that are not the records' fault (they are retried).
+   */
+  prepare(records: SourceRecord[]): Promise<ProcessedChunk>;
+}
+
+export function mergeDlqCounts(counts: ProcessedChunk["dlqByStage"][]): ProcessedChunk["dlqByStage"] {
+  const out: ProcessedChunk["dlqByStage"] = {};
+  for (const c of counts) {
+    for (const [stage, n] of Object.entries(c) as Array<[DlqStage, number]>)
+      out[stage] = (out[stage] ?? 0) + n;
+  }
+  return out;
+}
