@@ -194,11 +194,11 @@ export class PredictorMetrics {
     registers: [this.prometheus],
     collect: () => {
       this.partitionStall.reset();
-      for (const p of this.stallSource()) this.partitionStall.set(p.labels, p.seconds);
+      for (const p of this.stallSource())
+        this.partitionStall.set({ topic: p.topic, partition: String(p.partition) }, p.ms / 1000);
     },
   });
-  private stallSource: () => Array<{ labels: { topic: string; partition: string }; seconds: number }> =
-    () => [];
+  private stallSource: () => Array<{ topic: string; partition: number; ms: number }> = () => [];
 
   /** Hooks for the served model versions' batchers and inference pools. */
   modelHooks(): ModelRuntimeHooks {
@@ -246,7 +246,7 @@ export class PredictorMetrics {
     }
   }
 
-  sampleStalls(source: () => Array<{ labels: { topic: string; partition: string }; seconds: number }>): void {
+  sampleStalls(source: () => Array<{ topic: string; partition: number; ms: number }>): void {
     this.stallSource = source;
   }
 

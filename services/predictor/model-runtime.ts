@@ -69,8 +69,10 @@ export class ModelRuntime {
     return this.pool.info;
   }
 
-  get utilization(): { busy: number; size: number; queued: number } {
+  /** Pool utilisation, labelled "<model>@<version>" for the pool gauges. */
+  get poolSample(): { model: string; busy: number; size: number; queued: number } {
     return {
+      model: `${this.config.name}@${this.config.version}`,
       busy: this.pool.busyWorkers,
       size: this.pool.size,
       queued: this.pool.queued + this.batcher.queued,

@@ -17,6 +17,7 @@ import type { TransactionalSink } from "../common/kafka/transactional-sink.js";
 import type { SourceRecord } from "../common/records.js";
 import { sleep } from "../common/lifecycle.js";
 import { mergeDlqCounts, type ChunkPreparer, type ProcessedChunk } from "./chunk.js";
+import { ChunkQueue } from "./chunk-queue.js";
 
 export type PartitionState = "starting" | "running" | "stopping" | "stopped" | "fenced";
 
@@ -57,21 +58,12 @@ export interface PartitionWorkerOptions {
   onFenced: (error: unknown) => void;
 }
 
-interface Chunk {
-  records: SourceRecord[];
-  prepared?: Promise<ProcessedChunk> | undefined;
-  /** Set once `prepared` has resolved, so a commit can take ready chunks without waiting. */
-  result?: ProcessedChunk | undefined;
-}
-
 type Attempt = { ok: true; chunks: number } | { ok: false; stage: "prepare" | "commit"; error: unknown };
 
 export class PartitionWorker {
   private stateValue: PartitionState = "starting";
-  private readonly queue: Chunk[] = [];
-  private queued = 0;
+  private readonly queue: ChunkQueue;
   private sink: TransactionalSink | undefined;
-  private nextOffset: bigint | undefined;
   private wake: (() => void) | undefined;
   private readonly stopController = new AbortController();
   private progressAt = performance.now();
@@ -80,6 +72,7 @@ export class PartitionWorker {
 
   constructor(private readonly o: PartitionWorkerOptions) {
     this.log = o.logger.child({ topic: o.topic, partition: o.partition });
+    this.queue = new ChunkQueue(o.preparer, o.onQueueChange);
     this.done = this.loop().catch((err: unknown) => {
       this.log.error("partition worker failed", { error: err });
     });
@@ -90,7 +83,7 @@ export class PartitionWorker {
   }
 
   get queuedRecords(): number {
-    return this.queued;
+    return this.queue.records;
   }
 
   /** Milliseconds the worker has had work without committing any: 0 when idle. */
@@ -101,16 +94,9 @@ export class PartitionWorker {
   /** Accepts fetched records, dropping any already accepted (kafkajs re-delivers after a rebalance). */
   enqueue(records: SourceRecord[]): void {
     if (this.stateValue !== "starting" && this.stateValue !== "running") return;
-    const from = this.nextOffset;
-    const fresh = from === undefined ? records : records.filter((r) => BigInt(r.offset) >= from);
-    const last = fresh[fresh.length - 1];
-    if (!last) return;
-    this.nextOffset = BigInt(last.offset) + 1n;
-    if (this.queue.length === 0) this.progressAt = performance.now();
-    const chunk: Chunk = { records: fresh };
-    this.queue.push(chunk);
-    this.addQueued(fresh.length);
-    if (this.stateValue === "running") this.startPrepare(chunk);
+    const wasEmpty = this.queue.length === 0;
+    if (!this.queue.push(records, this.stateValue === "running")) return;
+    if (wasEmpty) this.progressAt = performance.now();
     this.wake?.();
   }
 
@@ -144,7 +130,7 @@ export class PartitionWorker {
       await this.o.startAfter;
       if (!(await this.newEpoch())) return;
       if (this.stateValue === "starting") this.stateValue = "running";
-      this.prepareFrom(0);
+      this.queue.prepareAll();
       let backoff = this.o.retryInitialMs;
       for (let attempt = 1; ;) {
         if (this.stopController.signal.aborted) return;
@@ -156,8 +142,7 @@ export class PartitionWorker {
         }
         const outcome = await this.commitHead();
         if (outcome.ok) {
-          const done = this.queue.splice(0, outcome.chunks);
-          this.addQueued(-done.reduce((n, c) => n + c.records.length, 0));
+          this.queue.shift(outcome.chunks);
           this.progressAt = performance.now();
           backoff = this.o.retryInitialMs;
           attempt = 1;
@@ -177,7 +162,7 @@ export class PartitionWorker {
       });
       this.o.onFenced(err);
     } finally {
-      this.release();
+      this.queue.clear();
       await this.sink?.close();
       if (this.stateValue !== "fenced") this.stateValue = "stopped";
     }
@@ -198,7 +183,13 @@ export class PartitionWorker {
       try {
         await sink.fence();
         if (this.stopController.signal.aborted) return false;
-        this.applyFloor(await this.o.fetchCommittedOffset());
+        const floor = await this.o.fetchCommittedOffset();
+        const skipped = floor === undefined ? 0 : this.queue.applyFloor(floor, this.stateValue === "running");
+        if (skipped > 0)
+          this.log.info("skipping records already committed for this partition", {
+            skipped,
+            floor: String(floor),
+          });
         return true;
       } catch (err) {
         if (isAimassError(err, "KAFKA_FENCED")) throw err;
@@ -213,77 +204,20 @@ export class PartitionWorker {
     }
   }
 
-  /** Drops what is below the committed offset; a chunk cut by it is prepared again. */
-  private applyFloor(floor: bigint | undefined): void {
-    if (floor === undefined) return;
-    if (this.nextOffset === undefined || this.nextOffset < floor) this.nextOffset = floor;
-    let skipped = 0;
-    let cut = -1;
-    for (let i = 0; i < this.queue.length; i++) {
-      const chunk = this.queue[i] as Chunk;
-      const kept = chunk.records.filter((r) => BigInt(r.offset) >= floor);
-      if (kept.length === chunk.records.length) continue;
-      skipped += chunk.records.length - kept.length;
-      chunk.records = kept;
-      if (kept.length > 0 && cut < 0) cut = i;
-    }
-    if (skipped === 0) return;
-    for (let i = this.queue.length - 1; i >= 0; i--)
-      if (this.queue[i]?.records.length === 0) this.queue.splice(i, 1);
-    this.addQueued(-skipped);
-    this.log.info("skipping records already committed for this partition", {
-      skipped,
-      floor: floor.toString(),
-    });
-    if (cut >= 0 && this.stateValue === "running") this.prepareFrom(0);
-  }
-
-  /**
-   * Starts (again) the preparation of every queued chunk from `index` on, in offset order, so
-   * a later chunk never holds an older model snapshot than an earlier one.
-   */
-  private prepareFrom(index: number): void {
-    for (let i = index; i < this.queue.length; i++) this.startPrepare(this.queue[i] as Chunk);
-  }
-
-  private startPrepare(chunk: Chunk): void {
-    chunk.result = undefined;
-    const prepared = this.o.preparer.prepare(chunk.records);
-    chunk.prepared = prepared;
-    prepared.then(
-      (r) => {
-        if (chunk.prepared === prepared) chunk.result = r;
-      },
-      () => undefined, // observed in commitHead
-    );
-  }
-
   /**
    * One attempt at committing the head chunk, together with the chunks behind it that are
    * already prepared (up to maxRecordsPerTransaction records): under load, transactions grow
    * with the backlog instead of the backlog growing behind one small transaction per fetch.
    */
   private async commitHead(): Promise<Attempt> {
-    const head = this.queue[0] as Chunk;
     const started = performance.now();
-    let first: ProcessedChunk;
+    let group;
     try {
-      head.prepared ??= this.o.preparer.prepare(head.records);
-      first = await head.prepared;
+      group = await this.queue.group(this.o.maxRecordsPerTransaction);
     } catch (error) {
       return { ok: false, stage: "prepare", error };
     }
-    const prepared = [first];
-    let records = head.records.length;
-    for (let i = 1; i < this.queue.length; i++) {
-      const next = this.queue[i] as Chunk;
-      if (!next.result || records + next.records.length > this.o.maxRecordsPerTransaction) break;
-      prepared.push(next.result);
-      records += next.records.length;
-    }
-    const group = this.queue.slice(0, prepared.length);
-    const lastChunk = group[group.length - 1] as Chunk;
-    const nextOffset = BigInt((lastChunk.records[lastChunk.records.length - 1] as SourceRecord).offset) + 1n;
+    const { prepared, nextOffset } = group;
     const topicMessages = [
       { topic: this.o.outputTopic, messages: prepared.flatMap((p) => p.predictions) },
       { topic: this.o.dlqTopic, messages: prepared.flatMap((p) => p.dlq) },
@@ -292,38 +226,32 @@ export class PartitionWorker {
     try {
       const sink = this.sink;
       if (!sink) throw new AimassError("KAFKA_TRANSIENT", "no transactional producer");
-      await sink.commit({
-        topicMessages,
-        offset: {
-          groupId: this.o.groupId,
-          topic: this.o.topic,
-          partition: this.o.partition,
-          offset: nextOffset,
-        },
-      });
+      const { groupId, topic, partition } = this.o;
+      await sink.commit({ topicMessages, offset: { groupId, topic, partition, offset: nextOffset } });
     } catch (error) {
       return { ok: false, stage: "commit", error };
     }
+    const records = group.records.flat();
     this.o.onCommitted({
-      timestamps: group.flatMap((c) => c.records.map((r) => Number(r.timestamp))),
+      timestamps: records.map((r) => Number(r.timestamp)),
       nextOffset,
-      records,
+      records: records.length,
       predictions: prepared.reduce((n, p) => n + p.predictions.length, 0),
       dlq: mergeDlqCounts(prepared.map((p) => p.dlqByStage)),
       ms: performance.now() - started,
     });
-    return { ok: true, chunks: group.length };
+    return { ok: true, chunks: prepared.length };
   }
 
   private onFailure(outcome: Extract<Attempt, { ok: false }>, attempt: number, backoffMs: number): void {
     this.o.onAbort(outcome.error);
     if (outcome.stage === "prepare") {
       // Redone from scratch (e.g. the feature store was down), and every chunk behind it too.
-      this.prepareFrom(0);
+      this.queue.prepareAll();
     } else {
       // A shadow version must never hold up the primary output: if a transaction that
       // carried shadow records failed (missing shadow topic, no ACL…), retry without them.
-      const dropped = this.dropShadow();
+      const dropped = this.queue.dropShadow();
       if (dropped > 0) this.log.warn("dropped shadow predictions from a failed transaction", { dropped });
     }
     // After a few attempts say so loudly, with the Kafka error type: some causes (a record
@@ -334,30 +262,7 @@ export class PartitionWorker {
       attempt,
       backoffMs,
       error: errorMessage(outcome.error),
-      firstOffset: this.queue[0]?.records[0]?.offset,
+      firstOffset: this.queue.firstOffset,
     });
-  }
-
-  /** Removes shadow records from every prepared chunk; returns how many. */
-  private dropShadow(): number {
-    let dropped = 0;
-    for (const chunk of this.queue) {
-      if (chunk.result && chunk.result.shadow.length > 0) {
-        dropped += chunk.result.shadow.length;
-        chunk.result.shadowFailures += chunk.result.shadow.length;
-        chunk.result.shadow = [];
-      }
-    }
-    return dropped;
-  }
-
-  private addQueued(delta: number): void {
-    this.queued += delta;
-    this.o.onQueueChange();
-  }
-
-  private release(): void {
-    this.queue.length = 0;
-    if (this.queued !== 0) this.addQueued(-this.queued);
   }
 }

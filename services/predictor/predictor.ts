@@ -13,23 +13,21 @@
 // Lifecycle (services/common/service.ts): starting → running → draining → stopped | failed.
 import { hostname } from "node:os";
 import type { Consumer, EachBatchPayload } from "kafkajs";
-import { AimassError, errorMessage } from "../common/errors.js";
+import { AimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import type { SourceRecord } from "../common/records.js";
-import { kafkaTransactionalSink } from "../common/kafka/transactional-sink.js";
 import { noopTracer, type BatchTracer } from "../common/tracing.js";
 import { closeAll, exceedsGrace } from "../common/lifecycle.js";
 import { TUNING } from "../common/tuning.js";
+import { groupConsumerConfig } from "../common/kafka/consumer.js";
 import type { Service, ServiceState } from "../common/service.js";
 import { composePredictor, type PredictorParts } from "./composition.js";
-import { PartitionWorker } from "./partition-worker.js";
+import { PartitionWorkers } from "./partition-workers.js";
+import { FenceRecovery } from "./fence-recovery.js";
 import { PredictorMetrics } from "./metrics.js";
 import { FetchGate } from "./fetch-gate.js";
 import { LagMonitor } from "./lag-monitor.js";
-
-/** Fences of one partition between two rebalances past which the worker fails. */
-const MAX_FENCES_WITHOUT_REBALANCE = 3;
 
 export interface PredictorOptions {
   config: PipelineConfig;
@@ -46,16 +44,13 @@ interface Running {
   consumer: Consumer;
   gate: FetchGate;
   lag: LagMonitor;
+  workers: PartitionWorkers;
+  recovery: FenceRecovery;
 }
 
 export class Predictor implements Service {
   private stateValue: ServiceState = "starting";
   private run: Running | undefined;
-  private readonly workers = new Map<number, PartitionWorker>();
-  /** Per partition: the last worker's stop, which a new worker of that partition awaits. */
-  private readonly retiring = new Map<number, Promise<void>>();
-  private readonly fences = new Map<number, number>();
-  private readonly retakes = new Set<NodeJS.Timeout>();
   private assigned: number[] = [];
   private rebalanceStartedAt: number | undefined;
   private stopping: Promise<number> | undefined;
@@ -88,7 +83,7 @@ export class Predictor implements Service {
   /** Alive unless failed, stopped, or a partition has had work without a commit past the bound. */
   get alive(): boolean {
     if (this.stateValue === "failed" || this.stateValue === "stopped") return false;
-    return this.maxStallMs() < TUNING.predictor.stallTimeoutMs;
+    return (this.run?.workers.maxStallMs() ?? 0) < TUNING.predictor.stallTimeoutMs;
   }
 
   get modelInfo() {
@@ -106,19 +101,14 @@ export class Predictor implements Service {
         tracer: this.options.tracer ?? noopTracer,
         instanceId: this.instanceId,
       });
-      const consumer = parts.kafka.consumer({
-        groupId: config.pipeline.groupId,
-        sessionTimeout: config.processing.sessionTimeoutMs,
-        heartbeatInterval: config.processing.heartbeatIntervalMs,
-        rebalanceTimeout: Math.max(TUNING.kafka.minRebalanceTimeoutMs, config.processing.shutdownGraceMs),
-        readUncommitted: false,
-        maxWaitTimeInMs: TUNING.kafka.fetchMaxWaitMs,
-        maxBytesPerPartition: Math.max(
-          TUNING.kafka.minFetchBytesPerPartition,
-          config.input.maxRecordBytes * 4,
-        ),
-        retry: { retries: TUNING.kafka.consumerRetries },
-      });
+      const consumer = parts.kafka.consumer(
+        groupConsumerConfig(config, config.pipeline.groupId, {
+          maxBytesPerPartition: Math.max(
+            TUNING.kafka.minFetchBytesPerPartition,
+            config.input.maxRecordBytes * 4,
+          ),
+        }),
+      );
       const topic = config.input.topic;
       const gate = new FetchGate({
         consumer,
@@ -137,7 +127,33 @@ export class Predictor implements Service {
         setLag: (p, n) => this.metrics.consumerLag.set({ topic, partition: String(p) }, n),
         removeLag: (p) => this.metrics.consumerLag.remove({ topic, partition: String(p) }),
       });
-      this.run = { parts, consumer, gate, lag };
+      const recovery = new FenceRecovery({
+        sessionTimeoutMs: config.processing.sessionTimeoutMs,
+        transactionalIdPrefix: config.pipeline.transactionalIdPrefix,
+        logger: this.log,
+        stillOurs: (p) => this.stateValue === "running" && this.assigned.includes(p) && !workers.get(p),
+        rewind: (p) => this.rewind(workers, consumer, p),
+        respawn: (p) => {
+          workers.spawn(p);
+          gate.unhold(p);
+        },
+        fail: (err) => this.fail(err),
+      });
+      const workers = new PartitionWorkers({
+        config,
+        kafka: parts.kafka,
+        admin: parts.admin,
+        preparer: parts.preparer,
+        gate,
+        lag,
+        metrics: this.metrics,
+        logger: this.log,
+        onFenced: (p) => {
+          gate.hold(p);
+          recovery.onFenced(p);
+        },
+      });
+      this.run = { parts, consumer, gate, lag, workers, recovery };
       consumer.on(consumer.events.REBALANCING, () => {
         this.rebalanceStartedAt ??= performance.now();
       });
@@ -156,20 +172,8 @@ export class Predictor implements Service {
       });
       lag.start();
       this.metrics.sampleReady(() => this.ready);
-      this.metrics.samplePools(() =>
-        parts
-          ? parts.served
-              .runtimes()
-              .map((r) => ({ model: `${r.config.name}@${r.config.version}`, ...r.utilization }))
-          : [],
-      );
-      this.metrics.sampleStalls(() => {
-        const now = performance.now();
-        return [...this.workers].map(([p, w]) => ({
-          labels: { topic, partition: String(p) },
-          seconds: w.stalledMs(now) / 1000,
-        }));
-      });
+      this.metrics.samplePools(() => parts?.served.runtimes().map((r) => r.poolSample) ?? []);
+      this.metrics.sampleStalls(() => workers.stalls().map((st) => ({ topic, ...st })));
       this.stateValue = "running";
       this.log.info("predictor running", {
         group: config.pipeline.groupId,
@@ -184,7 +188,7 @@ export class Predictor implements Service {
   }
 
   private onBatch({ batch }: EachBatchPayload): Promise<void> {
-    const worker = this.workers.get(batch.partition);
+    const worker = this.run?.workers.get(batch.partition);
     if (!this.accepting || !this.run || !worker || batch.messages.length === 0) return Promise.resolve(); // no worker: fenced, and re-read from the committed offset when replaced
     const { topic, partition } = batch;
     const records: SourceRecord[] = batch.messages.map((m) => ({
@@ -203,69 +207,6 @@ export class Predictor implements Service {
     return Promise.resolve();
   }
 
-  private spawn(partition: number): void {
-    const run = this.run;
-    if (!run) return;
-    const { config } = this.options;
-    const topic = config.input.topic;
-    const after = this.retiring.get(partition) ?? Promise.resolve();
-    const worker: PartitionWorker = new PartitionWorker({
-      topic,
-      partition,
-      groupId: config.pipeline.groupId,
-      outputTopic: config.output.topic,
-      dlqTopic: config.dlq.topic,
-      shadowTopic: config.output.shadowTopic,
-      maxRecordsPerTransaction: config.processing.maxRecordsPerTransaction,
-      retryInitialMs: config.processing.retryInitialMs,
-      retryMaxMs: config.processing.retryMaxMs,
-      preparer: run.parts.preparer,
-      startAfter: after,
-      newSink: () =>
-        kafkaTransactionalSink({
-          kafka: run.parts.kafka,
-          transactionalId: `${config.pipeline.transactionalIdPrefix}.${topic}.${partition}`,
-          transactionTimeoutMs: config.processing.transactionTimeoutMs,
-          maxRequestBytes: config.processing.maxRequestBytes,
-        }),
-      fetchCommittedOffset: () => this.committedOffset(partition),
-      logger: this.log,
-      onQueueChange: () => this.onQueueChange(partition, worker),
-      onCommitted: (i) => {
-        this.metrics.onCommitted(config.output.topic, i);
-        run.lag.onCommitted(partition, i.nextOffset);
-      },
-      onAbort: () => this.metrics.transactionAborts.inc(),
-      onFenced: () => this.onFenced(partition, worker),
-    });
-    this.workers.set(partition, worker);
-  }
-
-  private onQueueChange(partition: number, worker: PartitionWorker): void {
-    if (this.workers.get(partition) !== worker) return; // a retired worker releasing its queue
-    let total = 0;
-    for (const w of this.workers.values()) total += w.queuedRecords;
-    this.metrics.inFlight.set(total);
-    this.run?.gate.update(partition, worker.queuedRecords);
-  }
-
-  private retire(partition: number, worker: PartitionWorker, mode: "drain" | "discard"): Promise<void> {
-    if (this.workers.get(partition) === worker) this.workers.delete(partition);
-    const stopped = worker.stop(mode);
-    this.retiring.set(partition, stopped);
-    return stopped;
-  }
-
-  private async committedOffset(partition: number): Promise<bigint | undefined> {
-    const { groupId } = this.options.config.pipeline;
-    const topic = this.options.config.input.topic;
-    const admin = this.run?.parts.admin;
-    if (!admin) throw new AimassError("KAFKA_TRANSIENT", "predictor is not running");
-    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const offset = entry?.partitions.find((p) => p.partition === partition)?.offset;
-    return offset === undefined || offset === "-1" ? undefined : BigInt(offset);
-  }
-
   private onGroupJoin(assignment: Record<string, number[]>): void {
     const topic = this.options.config.input.topic;
     this.assigned = [...(assignment[topic] ?? [])].sort((a, b) => a - b);
@@ -276,81 +217,32 @@ export class Predictor implements Service {
     }
     this.metrics.assignedPartitions.set(this.assigned.length);
     this.log.info("partitions assigned", { partitions: this.assigned });
-    this.fences.clear();
-    for (const t of this.retakes) clearTimeout(t);
-    this.retakes.clear();
     // kafkajs' eager protocol revoked everything: a transaction under way finishes, the rest
     // is re-read from the committed offsets by fresh workers.
-    for (const [partition, worker] of [...this.workers]) void this.retire(partition, worker, "discard");
-    this.run?.lag.assign(this.assigned);
-    this.run?.gate.assign(this.assigned);
+    const run = this.run;
+    if (!run) return;
+    run.recovery.reset();
+    void run.workers.retireAll("discard");
+    run.lag.assign(this.assigned);
+    run.gate.assign(this.assigned);
     // Fence previous owners now rather than at the first record; the first join comes
     // while start() is still under way.
-    if (this.accepting) for (const p of this.assigned) this.spawn(p);
+    if (this.accepting) for (const p of this.assigned) run.workers.spawn(p);
   }
 
-  private onFenced(partition: number, worker: PartitionWorker): void {
-    this.metrics.fenced.inc();
-    if (this.workers.get(partition) !== worker) return; // an older worker of ours, already replaced
-    this.workers.delete(partition);
-    this.run?.gate.hold(partition);
-    const fences = (this.fences.get(partition) ?? 0) + 1;
-    this.fences.set(partition, fences);
-    if (fences >= MAX_FENCES_WITHOUT_REBALANCE) {
-      const prefix = this.options.config.pipeline.transactionalIdPrefix;
-      this.fail(
-        new AimassError(
-          "KAFKA_FENCED",
-          `partition ${partition} was fenced ${fences} times without a rebalance: another process uses ` +
-            `transactional ids "${prefix}.*" (check transactionalIdPrefix)`,
-        ),
-      );
-      return;
-    }
-    const timer = setTimeout(() => {
-      this.retakes.delete(timer);
-      void this.retake(partition);
-    }, this.options.config.processing.sessionTimeoutMs);
-    this.retakes.add(timer);
-  }
-
-  /** Replaces a fenced worker whose partition is still ours, re-reading from the committed offset. */
-  private async retake(partition: number): Promise<void> {
-    const run = this.run;
-    if (!run || this.stateValue !== "running" || !this.assigned.includes(partition)) return;
-    if (this.workers.has(partition)) return;
-    try {
-      const committed = await this.committedOffset(partition);
-      const topic = this.options.config.input.topic;
-      const offset =
-        committed ??
-        BigInt(
-          (await run.parts.admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)?.low ?? "0",
-        );
-      run.consumer.seek({ topic, partition, offset: offset.toString() });
-    } catch (err) {
-      this.log.warn("could not re-read a fenced partition; retrying after the next fence check", {
-        partition,
-        error: errorMessage(err),
-      });
-    }
-    if (this.stateValue !== "running" || !this.assigned.includes(partition) || this.workers.has(partition))
-      return;
-    this.log.info("taking a fenced partition back", { partition });
-    this.spawn(partition);
-    run.gate.unhold(partition);
+  /** Points the consumer at the partition's committed offset (or its start, before any commit). */
+  private async rewind(workers: PartitionWorkers, consumer: Consumer, partition: number): Promise<void> {
+    const topic = this.options.config.input.topic;
+    const committed = await workers.committedOffset(partition);
+    const admin = this.run?.parts.admin;
+    const low = async () =>
+      (await admin?.fetchTopicOffsets(topic))?.find((p) => p.partition === partition)?.low ?? "0";
+    consumer.seek({ topic, partition, offset: committed?.toString() ?? (await low()) });
   }
 
   /** Joined the group and not draining: assignments spawn workers, batches are taken. */
   private get accepting(): boolean {
     return this.run !== undefined && (this.stateValue === "starting" || this.stateValue === "running");
-  }
-
-  private maxStallMs(): number {
-    const now = performance.now();
-    let max = 0;
-    for (const w of this.workers.values()) max = Math.max(max, w.stalledMs(now));
-    return max;
   }
 
   private fail(err: unknown): void {
@@ -377,21 +269,19 @@ export class Predictor implements Service {
       return 1;
     }
     this.stateValue = "draining";
-    for (const t of this.retakes) clearTimeout(t);
-    this.run?.lag.stop();
-    this.run?.gate.close();
+    const run = this.run;
+    run?.recovery.stop();
+    run?.lag.stop();
+    run?.gate.close();
     const graceMs = this.options.config.processing.shutdownGraceMs;
-    const workers = [...this.workers];
+    const workers = run?.workers.snapshot() ?? [];
     this.log.info("draining: finishing in-flight batches", { partitions: workers.length, graceMs });
-    this.run?.parts.served.flush();
-    const stops = [...workers.map(([p, w]) => this.retire(p, w, "drain")), ...this.retiring.values()];
-    const timedOut = await exceedsGrace(Promise.all(stops), graceMs);
+    run?.parts.served.flush();
+    const timedOut = await exceedsGrace(run?.workers.retireAll("drain") ?? Promise.resolve(), graceMs);
     if (timedOut) {
-      this.log.error("shutdown grace time exceeded: aborting in-flight transactions", {
-        graceMs,
-        error: new AimassError("SHUTDOWN_TIMEOUT", `work not committed within ${graceMs} ms`),
-      });
-      await Promise.all(workers.map(([, w]) => w.kill()));
+      const error = new AimassError("SHUTDOWN_TIMEOUT", `work not committed within ${graceMs} ms`);
+      this.log.error("shutdown grace time exceeded: aborting in-flight transactions", { graceMs, error });
+      await Promise.all(workers.map((w) => w.kill()));
     }
     await this.closeResources(this.run?.parts);
     this.stateValue = failed ? "failed" : "stopped";

@@ -373,7 +373,7 @@ test(
     assert.ok((await scrape(metricsPort, "aimass_transaction_aborts_total")) > 0, "transactions aborted");
     assert.match(
       predictor.log,
-      /"msg":"transaction failed; aborted, retrying"[^\n]*feature store lookup failed/,
+      /"msg":"preparing a chunk failed; retrying"[^\n]*feature store lookup failed/,
     );
   },
 );

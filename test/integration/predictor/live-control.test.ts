@@ -455,12 +455,15 @@ test("models CLI: usage errors exit 2 and name the problem; list shows versions 
   const m = ["--model", SHOP_MODEL];
   const cases: Array<{ args: string[]; message: RegExp }> = [
     { args: ["deploy", "--model", "nope", "--version", "2"], message: /unknown model "nope"/ },
-    { args: ["deploy", ...m], message: /option --version is required/ },
+    { args: ["deploy", ...m], message: /required option '--version <version>' not specified/ },
     { args: ["deploy", ...m, "--version", "7"], message: /has no version "7" \(repository has: 1, 2\)/ },
     { args: ["canary", ...m, "--version", "2", "--percent", "150"], message: /--percent must be a number/ },
     { args: ["canary", ...m, "--version", "2", "--percent", "-1"], message: /--percent must be a number/ },
-    { args: ["canary", ...m, "--version", "2", "--percent", "abc"], message: /--percent expects a number/ },
-    { args: ["deploy", "--version", "2"], message: /option --model is required/ },
+    {
+      args: ["canary", ...m, "--version", "2", "--percent", "abc"],
+      message: /option '--percent <0-100>' argument 'abc' is invalid/,
+    },
+    { args: ["deploy", "--version", "2"], message: /required option '-m, --model <name>' not specified/ },
     { args: ["shadow", ...m], message: /--version is required/ },
   ];
   const results = await Promise.all(cases.map((c) => models(c.args[0] as string, p, c.args.slice(1))));
