@@ -9,7 +9,7 @@ import type { FeaturesConfig } from "../common/config/schema.js";
 import type { ValueCodec } from "../common/serde/codec.js";
 import type { FeatureStore } from "../common/features/store.js";
 import { dlqMessage, type DlqStage } from "../common/dlq.js";
-import type { SourceRecord } from "../common/records.js";
+import { toSourceRecords, type SourceRecord } from "../common/records.js";
 import { decodeUpdate, type ValidUpdate } from "./update.js";
 import type { FeatureWriterMetrics } from "./metrics.js";
 import { ABANDONED, retrying, type ChunkLease, type RetryPolicy } from "./retry.js";
@@ -48,15 +48,7 @@ export class ChunkApplier {
     messages: KafkaMessage[],
     lease: ChunkLease,
   ): Promise<boolean> {
-    const records: SourceRecord[] = messages.map((m) => ({
-      topic,
-      partition,
-      offset: m.offset,
-      timestamp: m.timestamp,
-      key: m.key ?? null,
-      value: m.value ?? null,
-      headers: m.headers ?? {},
-    }));
+    const records = toSourceRecords(topic, partition, messages);
     this.o.metrics.consumed.inc(records.length);
     const decoded = await this.retry("decode", lease, () => this.decode(topic, records));
     if (decoded === ABANDONED) return false;

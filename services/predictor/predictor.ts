@@ -16,7 +16,7 @@ import type { Consumer, EachBatchPayload } from "kafkajs";
 import { AimassError } from "../common/errors.js";
 import type { Logger } from "../common/logger.js";
 import type { PipelineConfig } from "../common/config/load.js";
-import type { SourceRecord } from "../common/records.js";
+import { toSourceRecords } from "../common/records.js";
 import { noopTracer, type BatchTracer } from "../common/tracing.js";
 import { closeAll, exceedsGrace } from "../common/lifecycle.js";
 import { TUNING } from "../common/tuning.js";
@@ -83,7 +83,7 @@ export class Predictor implements Service {
   /** Alive unless failed, stopped, or a partition has had work without a commit past the bound. */
   get alive(): boolean {
     if (this.stateValue === "failed" || this.stateValue === "stopped") return false;
-    return (this.run?.workers.maxStallMs() ?? 0) < TUNING.predictor.stallTimeoutMs;
+    return (this.run?.workers.maxStallMs() ?? 0) < this.options.config.processing.stallTimeoutMs;
   }
 
   get modelInfo() {
@@ -189,17 +189,10 @@ export class Predictor implements Service {
 
   private onBatch({ batch }: EachBatchPayload): Promise<void> {
     const worker = this.run?.workers.get(batch.partition);
-    if (!this.accepting || !this.run || !worker || batch.messages.length === 0) return Promise.resolve(); // no worker: fenced, and re-read from the committed offset when replaced
+    // No worker: fenced, and re-read from the committed offset when replaced.
+    if (!this.accepting || !this.run || !worker || batch.messages.length === 0) return Promise.resolve();
     const { topic, partition } = batch;
-    const records: SourceRecord[] = batch.messages.map((m) => ({
-      topic,
-      partition,
-      offset: m.offset,
-      timestamp: m.timestamp,
-      key: m.key ?? null,
-      value: m.value ?? null,
-      headers: m.headers ?? {},
-    }));
+    const records = toSourceRecords(topic, partition, batch.messages);
     this.metrics.eventsConsumed.inc({ topic }, records.length);
     this.run.lag.onFetched(partition, batch.highWatermark);
     const max = this.options.config.processing.maxRecordsPerTransaction;
