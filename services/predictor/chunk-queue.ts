@@ -72,6 +72,9 @@ export class ChunkQueue {
       if (kept.length === chunk.records.length) continue;
       skipped += chunk.records.length - kept.length;
       chunk.records = kept;
+      // Its prepared messages include records below the floor: never commit them.
+      chunk.prepared = undefined;
+      chunk.result = undefined;
       if (kept.length > 0 && cut < 0) cut = i;
     }
     if (skipped === 0) return 0;
@@ -126,6 +129,12 @@ export class ChunkQueue {
       }
     }
     return dropped;
+  }
+
+  /** Empties the queue; the stream starts again at `offset` (records below it are dropped). */
+  restartAt(offset: bigint): void {
+    this.clear();
+    this.nextOffset = offset;
   }
 
   clear(): void {

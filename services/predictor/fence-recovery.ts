@@ -30,7 +30,8 @@ export class FenceRecovery {
 
   constructor(private readonly o: FenceRecoveryOptions) {}
 
-  onFenced(partition: number): void {
+  /** A partition's worker was fenced, or failed, while the partition is still assigned here. */
+  onLost(partition: number): void {
     const fences = (this.fences.get(partition) ?? 0) + 1;
     this.fences.set(partition, fences);
     if (fences >= MAX_FENCES_WITHOUT_REBALANCE) {

@@ -47,10 +47,11 @@ export class FetchGate {
    */
   assign(partitions: readonly number[]): void {
     this.assigned = partitions;
-    const lift = partitions.filter((p) => this.paused.has(p) || this.held.has(p));
     this.paused.clear();
     this.held.clear();
-    if (!this.closed && lift.length > 0) this.set(lift, true);
+    // Every assigned partition, not only those paused here now: kafkajs keeps a partition's
+    // pause through assignments that do not include it, and would never fetch it again.
+    if (!this.closed && partitions.length > 0) this.set([...partitions], true);
     this.o.onChange?.(this.paused.size);
   }
 
@@ -77,6 +78,8 @@ export class FetchGate {
     if (this.held.has(partition)) return;
     this.held.add(partition);
     if (!this.paused.has(partition)) this.set([partition], false);
+    this.paused.add(partition);
+    this.o.onChange?.(this.paused.size);
   }
 
   unhold(partition: number): void {

@@ -15,7 +15,8 @@ import type { Logger } from "../common/logger.js";
 import { kafkaErrorType } from "../common/kafka/transactions.js";
 import type { TransactionalSink } from "../common/kafka/transactional-sink.js";
 import type { SourceRecord } from "../common/records.js";
-import { sleep } from "../common/lifecycle.js";
+import { ABORTED, exceedsGrace, sleep, untilAborted } from "../common/lifecycle.js";
+import { TUNING } from "../common/tuning.js";
 import { mergeDlqCounts, type ChunkPreparer, type ProcessedChunk } from "./chunk.js";
 import { ChunkQueue } from "./chunk-queue.js";
 
@@ -48,14 +49,20 @@ export interface PartitionWorkerOptions {
   startAfter: Promise<void>;
   /** A sink for a new epoch: a new transactional producer with this partition's id. */
   newSink: () => TransactionalSink;
-  /** Committed offset of this partition for the group, read after each fence. */
-  fetchCommittedOffset: () => Promise<bigint | undefined>;
+  /**
+   * Where processing of this partition starts: the group's committed offset, or the log
+   * start before the first commit. Read after each fence.
+   */
+  startOffset: () => Promise<bigint>;
+  /** Points the consumer at `offset`: the stream this worker was handed skipped records. */
+  rewind: (offset: bigint) => Promise<void>;
   logger: Logger;
   /** The number of queued (uncommitted) records changed: read `queuedRecords`. */
   onQueueChange: () => void;
   onCommitted: (info: CommittedInfo) => void;
   onAbort: (error: unknown) => void;
-  onFenced: (error: unknown) => void;
+  /** The worker ended on its own (fenced, or an unexpected error): the partition needs a new one. */
+  onLost: (error: unknown) => void;
 }
 
 type Attempt = { ok: true; chunks: number } | { ok: false; stage: "prepare" | "commit"; error: unknown };
@@ -67,6 +74,17 @@ export class PartitionWorker {
   private wake: (() => void) | undefined;
   private readonly stopController = new AbortController();
   private progressAt = performance.now();
+  /** The committed offset read by the first epoch; undefined until then. */
+  private floor: bigint | undefined;
+  /** The fetch offset of the first batch of the stream handed to this worker. */
+  private streamFrom: bigint | undefined;
+  /** The stream is known to start at or below the floor, so no record was skipped. */
+  private verified = false;
+  private rewinding = false;
+  /** The committed offset the latest epoch read. */
+  private lastFloor: bigint | undefined;
+  /** Set when the worker gave its partition up on its own (a failed rewind). */
+  private lost: AimassError | undefined;
   private readonly done: Promise<void>;
   private readonly log: Logger;
 
@@ -91,13 +109,54 @@ export class PartitionWorker {
     return this.queue.length === 0 ? 0 : Math.max(0, now - this.progressAt);
   }
 
-  /** Accepts fetched records, dropping any already accepted (kafkajs re-delivers after a rebalance). */
-  enqueue(records: SourceRecord[]): void {
+  /**
+   * Accepts a fetched batch (`fetchedOffset`: the offset it was fetched from), dropping records
+   * already accepted (kafkajs re-delivers after a rebalance).
+   */
+  enqueue(records: SourceRecord[], fetchedOffset: bigint): void {
     if (this.stateValue !== "starting" && this.stateValue !== "running") return;
+    if (this.rewinding) return; // fetched before the rewind: kafkajs delivers the stream again
+    if (!this.verified) {
+      if (this.floor === undefined) this.streamFrom ??= fetchedOffset;
+      else if (!this.checkStream(fetchedOffset)) return;
+    }
     const wasEmpty = this.queue.length === 0;
     if (!this.queue.push(records, this.stateValue === "running")) return;
     if (wasEmpty) this.progressAt = performance.now();
     this.wake?.();
+  }
+
+  /**
+   * A batch fetched from above the committed offset means kafkajs' position ran ahead of what
+   * this worker was handed (a fetch sent before a rejoin and answered after it): the records
+   * in between would never be seen. Start the stream again from the committed offset.
+   */
+  private checkStream(from: bigint): boolean {
+    const floor = this.floor;
+    if (floor === undefined) return true;
+    if (from <= floor) {
+      this.verified = true;
+      return true;
+    }
+    this.log.warn("the consumer skipped records of this partition; re-reading from the committed offset", {
+      fetchedFrom: from.toString(),
+      committed: floor.toString(),
+    });
+    this.queue.restartAt(floor);
+    this.streamFrom = undefined;
+    this.rewinding = true;
+    this.o
+      .rewind(floor)
+      .catch((err: unknown) => {
+        this.log.error("could not re-read the partition; giving it up", { error: errorMessage(err) });
+        this.stopController.abort();
+        this.lost = new AimassError("KAFKA_TRANSIENT", `rewind failed: ${errorMessage(err)}`);
+      })
+      .finally(() => {
+        this.rewinding = false;
+        this.wake?.();
+      });
+    return false;
   }
 
   /**
@@ -121,26 +180,32 @@ export class PartitionWorker {
     this.stateValue = "stopping";
     this.stopController.abort();
     this.wake?.();
-    await this.sink?.close();
-    return this.done;
+    // Bounded: a producer's disconnect waits for its pending requests (the request timeout).
+    await exceedsGrace(Promise.all([this.sink?.close(), this.done]), TUNING.predictor.killWaitMs);
   }
 
   private async loop(): Promise<void> {
     try {
-      await this.o.startAfter;
+      if ((await untilAborted(this.o.startAfter, this.stopController.signal)) === ABORTED) return;
       if (!(await this.newEpoch())) return;
+      this.floor = this.lastFloor;
+      if (this.streamFrom !== undefined) this.checkStream(this.streamFrom);
       if (this.stateValue === "starting") this.stateValue = "running";
       this.queue.prepareAll();
       let backoff = this.o.retryInitialMs;
       for (let attempt = 1; ;) {
-        if (this.stopController.signal.aborted) return;
-        if (this.queue.length === 0) {
-          if (this.stateValue === "stopping") return;
+        if (this.stopController.signal.aborted) {
+          if (this.lost) throw this.lost;
+          return;
+        }
+        if (this.queue.length === 0 || this.rewinding) {
+          if (this.stateValue === "stopping" && !this.rewinding) return;
           await new Promise<void>((r) => (this.wake = r));
           this.wake = undefined;
           continue;
         }
         const outcome = await this.commitHead();
+        if (!outcome.ok && this.stopController.signal.aborted) continue; // stopped: not a failure
         if (outcome.ok) {
           this.queue.shift(outcome.chunks);
           this.progressAt = performance.now();
@@ -155,12 +220,15 @@ export class PartitionWorker {
         if (outcome.stage === "commit" && !(await this.newEpoch())) return;
       }
     } catch (err) {
-      if (!isAimassError(err, "KAFKA_FENCED")) throw err;
-      this.stateValue = "fenced";
-      this.log.warn("fenced: another producer owns this partition's transactional id now", {
-        error: errorMessage(err),
-      });
-      this.o.onFenced(err);
+      if (isAimassError(err, "KAFKA_FENCED")) {
+        this.stateValue = "fenced";
+        this.log.warn("fenced: another producer owns this partition's transactional id now", {
+          error: errorMessage(err),
+        });
+      } else {
+        this.log.error("partition worker failed", { error: err });
+      }
+      this.o.onLost(err);
     } finally {
       this.queue.clear();
       await this.sink?.close();
@@ -178,13 +246,17 @@ export class PartitionWorker {
     for (;;) {
       if (this.stopController.signal.aborted) return false;
       await this.sink?.close();
+      // Checked again: the close may have waited out a request timeout, and a revoked worker
+      // that fenced now would fence the partition's new owner.
+      if (this.stopController.signal.aborted) return false;
       const sink = this.o.newSink();
       this.sink = sink;
       try {
         await sink.fence();
         if (this.stopController.signal.aborted) return false;
-        const floor = await this.o.fetchCommittedOffset();
-        const skipped = floor === undefined ? 0 : this.queue.applyFloor(floor, this.stateValue === "running");
+        const floor = await this.o.startOffset();
+        this.lastFloor = floor;
+        const skipped = this.queue.applyFloor(floor, this.stateValue !== "starting");
         if (skipped > 0)
           this.log.info("skipping records already committed for this partition", {
             skipped,
@@ -213,10 +285,16 @@ export class PartitionWorker {
     const started = performance.now();
     let group;
     try {
-      group = await this.queue.group(this.o.maxRecordsPerTransaction);
+      group = await untilAborted(
+        this.queue.group(this.o.maxRecordsPerTransaction),
+        this.stopController.signal,
+      );
     } catch (error) {
       return { ok: false, stage: "prepare", error };
     }
+    // Stopped (discarded) while the chunk was prepared: no new transaction starts.
+    if (group === ABORTED)
+      return { ok: false, stage: "prepare", error: new AimassError("SHUTDOWN_TIMEOUT", "stopped") };
     const { prepared, nextOffset } = group;
     const topicMessages = [
       { topic: this.o.outputTopic, messages: prepared.flatMap((p) => p.predictions) },

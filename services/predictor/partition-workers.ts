@@ -4,6 +4,7 @@
 // the lag monitor and the metrics, and answers how long the slowest partition has stalled.
 import type { Admin, Kafka } from "kafkajs";
 import type { Logger } from "../common/logger.js";
+import { isAimassError } from "../common/errors.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import { kafkaTransactionalSink } from "../common/kafka/transactional-sink.js";
 import type { ChunkPreparer } from "./chunk.js";
@@ -15,14 +16,16 @@ import { PartitionWorker } from "./partition-worker.js";
 export interface PartitionWorkersOptions {
   config: PipelineConfig;
   kafka: Kafka;
-  admin: Pick<Admin, "fetchOffsets">;
+  admin: Pick<Admin, "fetchOffsets" | "fetchTopicOffsets">;
   preparer: ChunkPreparer;
   gate: FetchGate;
   lag: LagMonitor;
   metrics: PredictorMetrics;
   logger: Logger;
-  /** The current worker of a partition was fenced (it has stopped). */
-  onFenced: (partition: number) => void;
+  /** The current worker of a partition was fenced or failed (it has stopped). */
+  onLost: (partition: number) => void;
+  /** Points the consumer at an offset of a partition. */
+  seek: (partition: number, offset: bigint) => void;
 }
 
 export class PartitionWorkers {
@@ -62,7 +65,8 @@ export class PartitionWorkers {
           transactionTimeoutMs: config.processing.transactionTimeoutMs,
           maxRequestBytes: config.processing.maxRequestBytes,
         }),
-      fetchCommittedOffset: () => this.committedOffset(partition),
+      startOffset: () => this.startOffset(partition),
+      rewind: async (offset) => this.o.seek(partition, offset),
       logger: this.o.logger,
       onQueueChange: () => this.onQueueChange(partition, worker),
       onCommitted: (i) => {
@@ -70,12 +74,12 @@ export class PartitionWorkers {
         lag.onCommitted(partition, i.nextOffset);
       },
       onAbort: () => metrics.transactionAborts.inc(),
-      onFenced: () => {
-        metrics.fenced.inc();
+      onLost: (err) => {
+        if (isAimassError(err, "KAFKA_FENCED")) metrics.fenced.inc();
         if (this.current.get(partition) !== worker) return; // an older worker, already replaced
         this.current.delete(partition);
         this.refreshInFlight();
-        this.o.onFenced(partition);
+        this.o.onLost(partition);
       },
     });
     this.current.set(partition, worker);
@@ -103,13 +107,18 @@ export class PartitionWorkers {
     return [...this.current.values()];
   }
 
-  /** The committed offset of a partition for the group; undefined before the first commit. */
-  async committedOffset(partition: number): Promise<bigint | undefined> {
+  /**
+   * Where the partition's processing starts: the group's committed offset, or before the
+   * first commit the log start (the consumer reads from the beginning).
+   */
+  async startOffset(partition: number): Promise<bigint> {
     const { groupId } = this.o.config.pipeline;
     const topic = this.o.config.input.topic;
     const [entry] = await this.o.admin.fetchOffsets({ groupId, topics: [topic] });
     const offset = entry?.partitions.find((p) => p.partition === partition)?.offset;
-    return offset === undefined || offset === "-1" ? undefined : BigInt(offset);
+    if (offset !== undefined && offset !== "-1") return BigInt(offset);
+    const low = (await this.o.admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition)?.low;
+    return BigInt(low ?? "0");
   }
 
   stalls(now = performance.now()): Array<{ partition: number; ms: number }> {

@@ -68,11 +68,12 @@ async function fixture(t: TestContext, prefix: string) {
         transactionTimeoutMs: 30_000,
         maxRequestBytes: 900_000,
       }),
-    fetchCommittedOffset: async () => {
+    startOffset: async () => {
       const [entry] = await admin.fetchOffsets({ groupId, topics: [input] });
       const o = entry?.partitions[0]?.offset;
-      return o === undefined || o === "-1" ? undefined : BigInt(o);
+      return o === undefined || o === "-1" ? 0n : BigInt(o);
     },
+    rewind: async () => undefined,
     onQueueChange: () => undefined,
     onCommitted: () => undefined,
     onAbort: () => undefined,
@@ -92,21 +93,21 @@ test(
     const zombie = new PartitionWorker({
       ...base,
       preparer: echoProcessor(gate),
-      onFenced: () => zombieFenced++,
+      onLost: () => zombieFenced++,
     });
     t.after(() => zombie.kill());
-    zombie.enqueue(records(input, 0, 10));
+    zombie.enqueue(records(input, 0, 10), 0n);
     // Let the zombie initialise its producer and block in preparation, holding the chunk.
     while (zombie.state !== "running") await new Promise((r) => setTimeout(r, 20));
 
     const owner = new PartitionWorker({
       ...base,
       preparer: echoProcessor(),
-      onFenced: () => assert.fail("owner fenced"),
+      onLost: () => assert.fail("owner fenced"),
     });
     t.after(() => owner.kill());
     while (owner.state !== "running") await new Promise((r) => setTimeout(r, 20));
-    owner.enqueue(records(input, 0, 10));
+    owner.enqueue(records(input, 0, 10), 0n);
 
     // The owner commits; then the zombie wakes up and tries to commit the same chunk.
     const committed = await readTopic(t, kafka, output, { until: (r) => r.length >= 10, timeoutMs: 30_000 });
@@ -140,19 +141,19 @@ test(
     const common = {
       ...base,
       preparer: echoProcessor(),
-      onFenced: () => undefined,
+      onLost: () => undefined,
     } satisfies PartitionWorkerOptions;
 
     // The predecessor commits offsets 0..5.
     const first = new PartitionWorker(common);
-    first.enqueue(records(input, 0, 6));
+    first.enqueue(records(input, 0, 6), 0n);
     await first.stop("drain");
 
     // The successor's consumer had read position 0 before that commit landed, so it is handed
     // 0..9 again; after fencing it re-reads the committed offset (6) and skips 0..5.
     const second = new PartitionWorker(common);
     t.after(() => second.kill());
-    second.enqueue(records(input, 0, 10));
+    second.enqueue(records(input, 0, 10), 0n);
     const out = await readTopic(t, kafka, output, {
       until: (r) => r.length >= 10,
       timeoutMs: 30_000,

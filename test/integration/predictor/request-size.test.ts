@@ -70,14 +70,15 @@ async function worker(t: TestContext, maxRequestBytes: number, onAbort: (e: unkn
     startAfter: Promise.resolve(),
     newSink: () =>
       kafkaTransactionalSink({ kafka, transactionalId, transactionTimeoutMs: 30_000, maxRequestBytes }),
-    fetchCommittedOffset: async () => undefined,
+    startOffset: async () => 0n,
+    rewind: async () => undefined,
     onQueueChange: () => undefined,
     onCommitted: () => undefined,
     onAbort,
-    onFenced: () => assert.fail("fenced"),
+    onLost: () => assert.fail("fenced"),
   });
   t.after(() => w.kill());
-  w.enqueue(records(input, RECORDS));
+  w.enqueue(records(input, RECORDS), 0n);
   return { kafka, admin, input, output, groupId, w };
 }
 

@@ -87,3 +87,15 @@ test("updates for partitions no longer assigned are ignored", () => {
   g.update(5, 10_000);
   assert.deepEqual([...paused], []);
 });
+
+test("a partition paused, then assigned elsewhere, then back here fetches again", () => {
+  const { c, paused } = consumer();
+  const g = gate(c);
+  g.assign([0, 1]);
+  g.update(1, 600);
+  assert.deepEqual([...paused], [1]);
+  // kafkajs keeps the pause of a partition that a new assignment leaves out.
+  g.assign([0]);
+  g.assign([0, 1]);
+  assert.deepEqual([...paused], []);
+});

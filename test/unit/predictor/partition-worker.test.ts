@@ -99,12 +99,13 @@ function worker(broker: FakeBroker, over: Partial<PartitionWorkerOptions> = {}) 
     preparer: echo,
     startAfter: Promise.resolve(),
     newSink: broker.newSink,
-    fetchCommittedOffset: async () => broker.committed,
+    startOffset: async () => broker.committed ?? 0n,
+    rewind: async () => undefined,
     logger: silentLogger,
     onQueueChange: () => events.queueChanges++,
     onCommitted: () => events.committed++,
     onAbort: () => events.aborts++,
-    onFenced: () => events.fenced++,
+    onLost: () => events.fenced++,
     ...over,
   });
   return { w, events };
@@ -117,7 +118,7 @@ const expected = (n: number, tag = "p") => Array.from({ length: n }, (_, i) => `
 test("chunks commit in offset order with the next offset, ready chunks grouped up to the limit", async () => {
   const broker = new FakeBroker();
   const { w, events } = worker(broker, { maxRecordsPerTransaction: 20 });
-  for (let i = 0; i < 50; i += 10) w.enqueue(records(i, 10));
+  for (let i = 0; i < 50; i += 10) w.enqueue(records(i, 10), BigInt(i));
   await w.stop("drain");
   assert.deepEqual(values(broker), expected(50));
   assert.equal(broker.committed, 50n);
@@ -129,8 +130,8 @@ test("chunks commit in offset order with the next offset, ready chunks grouped u
 test("records already accepted are dropped when kafkajs delivers them again", async () => {
   const broker = new FakeBroker();
   const { w } = worker(broker);
-  w.enqueue(records(0, 10));
-  w.enqueue(records(5, 10));
+  w.enqueue(records(0, 10), 0n);
+  w.enqueue(records(5, 10), BigInt(5));
   await w.stop("drain");
   assert.deepEqual(values(broker), expected(15));
 });
@@ -139,7 +140,7 @@ test("a failed commit is retried on a new producer, fenced first, and lands once
   const broker = new FakeBroker();
   broker.commitFaults.push("fail", "fail");
   const { w, events } = worker(broker);
-  w.enqueue(records(0, 10));
+  w.enqueue(records(0, 10), 0n);
   await w.stop("drain");
   assert.deepEqual(values(broker), expected(10));
   assert.equal(events.aborts, 2);
@@ -151,9 +152,9 @@ test("a commit that landed but answered with an error is not committed twice", a
   const broker = new FakeBroker();
   broker.commitFaults.push("ambiguous");
   const { w } = worker(broker);
-  w.enqueue(records(0, 10));
+  w.enqueue(records(0, 10), 0n);
   await until(() => broker.commits >= 1, "the ambiguous commit");
-  w.enqueue(records(10, 5));
+  w.enqueue(records(10, 5), BigInt(10));
   await w.stop("drain");
   assert.deepEqual(values(broker), expected(15), "the new epoch reads the committed offset and skips 0..9");
   assert.equal(broker.committed, 15n);
@@ -168,10 +169,10 @@ test("a worker told to stop never fences again (it would fence the new owner)", 
     retryInitialMs: 50,
     retryMaxMs: 50,
     // The second epoch's committed-offset read blocks, so the stop lands during the retry.
-    fetchCommittedOffset: async () =>
-      broker.sinks > 1 ? stuck.then(() => broker.committed) : broker.committed,
+    startOffset: async () =>
+      broker.sinks > 1 ? stuck.then(() => broker.committed ?? 0n) : (broker.committed ?? 0n),
   });
-  w.enqueue(records(0, 10));
+  w.enqueue(records(0, 10), 0n);
   await until(() => broker.commits === 1, "the failed commit");
   const stopped = w.stop("discard");
   release();
@@ -188,7 +189,7 @@ test("a stop during the retry backoff ends the worker without another producer",
   const broker = new FakeBroker();
   broker.commitFaults.push("fail");
   const { w } = worker(broker, { retryInitialMs: 60_000, retryMaxMs: 60_000 });
-  w.enqueue(records(0, 10));
+  w.enqueue(records(0, 10), 0n);
   await until(() => broker.commits === 1, "the failed commit");
   await w.stop("discard");
   assert.equal(broker.sinks, 1);
@@ -198,10 +199,10 @@ test("a stop during the retry backoff ends the worker without another producer",
 test("fenced: the worker stops, reports it once, and commits nothing more", async () => {
   const broker = new FakeBroker();
   const { w, events } = worker(broker);
-  w.enqueue(records(0, 5));
+  w.enqueue(records(0, 5), 0n);
   await until(() => broker.committed === 5n, "the first commit");
   broker.epoch++; // a newer producer took the transactional id
-  w.enqueue(records(5, 5));
+  w.enqueue(records(5, 5), BigInt(5));
   await until(() => w.state === "fenced", "the fence");
   assert.equal(events.fenced, 1);
   assert.deepEqual(values(broker), expected(5));
@@ -212,7 +213,7 @@ test("a fence refused at start (a newer owner) ends the worker as fenced", async
   const broker = new FakeBroker();
   broker.fenceFaults.push("fenced");
   const { w, events } = worker(broker);
-  w.enqueue(records(0, 5));
+  w.enqueue(records(0, 5), 0n);
   await until(() => w.state === "fenced", "the fence");
   assert.equal(events.fenced, 1);
   assert.equal(broker.commits, 0);
@@ -222,7 +223,7 @@ test("a transient fence failure at start is retried with a new producer", async 
   const broker = new FakeBroker();
   broker.fenceFaults.push("fail", "fail");
   const { w } = worker(broker);
-  w.enqueue(records(0, 5));
+  w.enqueue(records(0, 5), 0n);
   await w.stop("drain");
   assert.deepEqual(values(broker), expected(5));
   assert.equal(broker.sinks, 3);
@@ -232,7 +233,7 @@ test("records the previous owner committed are skipped", async () => {
   const broker = new FakeBroker();
   broker.committed = 6n;
   const { w } = worker(broker);
-  w.enqueue(records(0, 10));
+  w.enqueue(records(0, 10), 0n);
   await w.stop("drain");
   assert.deepEqual(values(broker), ["p:6", "p:7", "p:8", "p:9"]);
 });
@@ -254,8 +255,8 @@ test("a failed preparation is redone with every chunk behind it, so versions nev
     },
   };
   const { w } = worker(broker, { preparer });
-  w.enqueue(records(0, 5));
-  w.enqueue(records(5, 5));
+  w.enqueue(records(0, 5), 0n);
+  w.enqueue(records(5, 5), BigInt(5));
   await w.stop("drain");
   const versions = values(broker).map((v) => Number(v.slice(1, v.indexOf(":"))));
   assert.equal(versions.length, 10);
@@ -267,7 +268,7 @@ test("shadow predictions are dropped from a retried transaction; the primary out
   const broker = new FakeBroker();
   broker.commitFaults.push("fail");
   const { w } = worker(broker, { preparer: { prepare: async (rs) => chunkOf(rs, "p", true) } });
-  w.enqueue(records(0, 5));
+  w.enqueue(records(0, 5), 0n);
   await w.stop("drain");
   assert.deepEqual(values(broker), expected(5));
   assert.deepEqual(values(broker, "shadow"), []);
@@ -278,7 +279,7 @@ test("a partition with work and no commit reports how long it has stalled; idle 
   for (let i = 0; i < 1000; i++) broker.commitFaults.push("fail");
   const { w } = worker(broker, { retryInitialMs: 5, retryMaxMs: 5 });
   assert.equal(w.stalledMs(), 0);
-  w.enqueue(records(0, 5));
+  w.enqueue(records(0, 5), 0n);
   await until(() => w.stalledMs() >= 50, "a stall");
   broker.commitFaults.length = 0;
   await until(() => broker.committed === 5n, "recovery");
@@ -290,10 +291,62 @@ test("the worker waits for the previous worker of its partition before it fences
   const broker = new FakeBroker();
   let release = (): void => undefined;
   const { w } = worker(broker, { startAfter: new Promise<void>((r) => (release = r)) });
-  w.enqueue(records(0, 5));
+  w.enqueue(records(0, 5), 0n);
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(broker.fences, 0);
   release();
   await w.stop("drain");
   assert.deepEqual(values(broker), expected(5));
+});
+
+test("a stream handed over from above the committed offset is rewound, and nothing is skipped", async () => {
+  const broker = new FakeBroker();
+  broker.committed = 10n;
+  const rewinds: bigint[] = [];
+  let w: PartitionWorker | undefined;
+  ({ w } = worker(broker, {
+    // The consumer is pointed back at the committed offset and delivers from there again.
+    rewind: async (offset) => {
+      rewinds.push(offset);
+      setImmediate(() => w?.enqueue(records(10, 20), 10n));
+    },
+  }));
+  // A fetch sent before a rejoin and answered after it: kafkajs' position had moved to 20.
+  w.enqueue(records(20, 10), 20n);
+  await until(() => broker.committed === 30n, "the re-read stream committed");
+  await w.stop("drain");
+  assert.deepEqual(rewinds, [10n]);
+  assert.deepEqual(
+    values(broker),
+    Array.from({ length: 20 }, (_, i) => `p:${10 + i}`),
+  );
+});
+
+test("kill returns even while a preparation never settles", async () => {
+  const broker = new FakeBroker();
+  const { w } = worker(broker, { preparer: { prepare: () => new Promise<ProcessedChunk>(() => undefined) } });
+  w.enqueue(records(0, 5), 0n);
+  await until(() => w.state === "running", "running");
+  await w.kill();
+  assert.equal(w.state, "stopped");
+});
+
+test("a discarded worker starts no new transaction once its preparation resolves", async () => {
+  const broker = new FakeBroker();
+  let release = (): void => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const { w } = worker(broker, {
+    preparer: {
+      prepare: async (rs) => {
+        await gate;
+        return chunkOf(rs);
+      },
+    },
+  });
+  w.enqueue(records(0, 5), 0n);
+  await until(() => w.state === "running", "running");
+  const stopped = w.stop("discard");
+  release();
+  await stopped;
+  assert.equal(broker.commits, 0);
 });

@@ -1,15 +1,17 @@
 // Event ↔ tensor mapping: the example model's row for a known event, every way an event can
-// fail to fit (typed errors naming the field), and stacking rows into / splitting outputs
-// out of [batch, width] tensors.
+// fail to fit (typed errors naming the field, numbers float32 cannot hold included), stacking
+// rows into / splitting outputs out of [batch, width] tensors, and outputs that are not finite.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isAimassError, type ErrorCode } from "../../../services/common/errors.js";
 import { loadPipelineConfig } from "../../../services/common/config/load.js";
 import type { ModelConfig, TensorInputConfig } from "../../../services/common/config/schema.js";
 import {
+  FLOAT32_MAX,
   fromTensors,
   getField,
   inputWidth,
+  nonFiniteOutput,
   toRow,
   toTensors,
 } from "../../../services/predictor/tensorize.js";
@@ -273,4 +275,61 @@ test("feature columns read the looked-up view values, with their transform", () 
     () => toRow(m, event(), { user: { clicks_7d: 1 } }),
     (err: unknown) => isAimassError(err, "FIELD_INVALID") && /item\.price_band/.test(err.message),
   );
+});
+
+test("a finite number beyond float32's range is FIELD_INVALID for a float32 input, naming the field", () => {
+  const m = model([
+    {
+      name: "x",
+      type: "float32",
+      columns: [
+        { field: "a", transform: "identity" },
+        { field: "vec", length: 2 },
+        { field: "b", transform: "log1p" },
+      ],
+    },
+  ]);
+  const ok = { a: 1, vec: [0, 0], b: 0 };
+  // In a Float32Array, 1e39 is Infinity: the model would see it and score garbage.
+  assert.equal(Float32Array.from([1e39])[0], Number.POSITIVE_INFINITY);
+  for (const bad of [1e39, -1e39, 3.5e38, Number.MAX_VALUE]) {
+    throwsCode(() => toRow(m, { ...ok, a: bad }), "FIELD_INVALID", "a");
+    throwsCode(() => toRow(m, { ...ok, vec: [0, bad] }), "FIELD_INVALID", "vec");
+  }
+  assert.throws(() => toRow(m, { ...ok, a: 1e39 }), /"a" is 1e\+39, beyond float32's range/);
+  // float32's own maximum still fits, and what the tensor gets is what counts: log1p(1e39) is 89.8.
+  assert.deepEqual(toRow(m, { ...ok, a: FLOAT32_MAX, vec: [-FLOAT32_MAX, 1e-46] }).x?.slice(0, 3), [
+    FLOAT32_MAX,
+    -FLOAT32_MAX,
+    1e-46,
+  ]);
+  assert.ok(Math.abs((toRow(m, { ...ok, b: 1e39 }).x?.[3] ?? 0) - Math.log1p(1e39)) < 1e-9);
+  // int64 inputs keep their own check (safe integers), not float32's.
+  const ints = model([{ name: "idx", type: "int64", columns: [{ field: "idx", transform: "identity" }] }]);
+  throwsCode(() => toRow(ints, { idx: 1e39 }), "FIELD_INVALID", "idx");
+});
+
+test("nonFiniteOutput names the output a row got NaN or ±Infinity for; finite rows pass", () => {
+  const m = model(
+    [{ name: "x", type: "float32", columns: [{ field: "a", transform: "identity" }] }],
+    [
+      { name: "p", width: 1, field: "score" },
+      { name: "e", width: 2, field: "embedding" },
+    ],
+  );
+  const outputs: NamedTensors = {
+    p: { type: "float32", data: Float32Array.from([0.5, Number.POSITIVE_INFINITY, 0.25, 0.1]), dims: [4, 1] },
+    e: { type: "float32", data: Float32Array.from([1, 2, 3, 4, 5, Number.NaN, 7, 8]), dims: [4, 2] },
+  };
+  const rows = fromTensors(m, outputs, 4);
+  const errors = rows.map((r) => nonFiniteOutput(m, r));
+  assert.equal(errors[0], undefined);
+  assert.equal(errors[3], undefined);
+  assert.ok(isAimassError(errors[1], "INFERENCE_FAILED"));
+  assert.match(errors[1].message, /output "p" \(field "score"\) is Infinity/);
+  assert.equal(errors[1].details.output, "p");
+  assert.ok(isAimassError(errors[2], "INFERENCE_FAILED"));
+  assert.match(errors[2].message, /output "e" \(field "embedding"\) is NaN at index 1/);
+  assert.ok(nonFiniteOutput(m, { score: -Infinity, embedding: [1, 2] }));
+  assert.ok(nonFiniteOutput(m, { embedding: [1, 2] }), "a missing output is not finite either");
 });
