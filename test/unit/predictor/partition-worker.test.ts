@@ -303,14 +303,15 @@ test("a stream handed over from above the committed offset is rewound, and nothi
   const broker = new FakeBroker();
   broker.committed = 10n;
   const rewinds: bigint[] = [];
-  let w: PartitionWorker | undefined;
-  ({ w } = worker(broker, {
+  const handle: { w?: PartitionWorker } = {};
+  const { w } = worker(broker, {
     // The consumer is pointed back at the committed offset and delivers from there again.
     rewind: async (offset) => {
       rewinds.push(offset);
-      setImmediate(() => w?.enqueue(records(10, 20), 10n));
+      setImmediate(() => handle.w?.enqueue(records(10, 20), 10n));
     },
-  }));
+  });
+  handle.w = w;
   // A fetch sent before a rejoin and answered after it: kafkajs' position had moved to 20.
   w.enqueue(records(20, 10), 20n);
   await until(() => broker.committed === 30n, "the re-read stream committed");
