@@ -38,12 +38,8 @@ export const TUNING = Object.freeze({
     lagRefreshMs: 5_000,
     /** At start the feature store gets this long to answer; past it chunks fail and retry. */
     featureStoreReadyMs: 5_000,
-    /**
-     * A partition with uncommitted work and no commit for this long makes /healthz fail, so
-     * the pod is restarted. Generous: a feature-store or broker outage retries for minutes
-     * without that being a fault of this process.
-     */
-    stallTimeoutMs: 300_000,
+    /** A killed partition worker is waited for this long at most (its producer's disconnect can hang). */
+    killWaitMs: 5_000,
   }),
   control: Object.freeze({
     /** A worker (or the CLI) reads the control topic to its end within this, or fails. */
@@ -57,14 +53,36 @@ export const TUNING = Object.freeze({
     /** Redis connect timeout = commandTimeoutMs × this, at least minConnectTimeoutMs. */
     connectTimeoutFactor: 10,
     minConnectTimeoutMs: 1_000,
+    /**
+     * A connection with commands outstanding that has read nothing for commandTimeoutMs × this
+     * (at least minSocketTimeoutMs) is dropped and reconnected. Redis answers in order, so that
+     * silence means a stopped or vanished server: without the bound, commands that timed out
+     * stay queued for as long as the TCP connection stays open, and memory grows at the lookup
+     * rate. Ten command timeouts, so a server briefly blocked (a fork, a slow script) keeps its
+     * connection; the queue then holds at most the lookup rate × this long of commands.
+     */
+    socketTimeoutFactor: 10,
+    minSocketTimeoutMs: 1_000,
+    /**
+     * Past this many commands waiting for replies, a lookup or write fails at once with
+     * FEATURE_STORE_UNAVAILABLE instead of queueing: the bound that holds when the server is
+     * alive but slower than the lookups (replies trickle in, so the socket timeout never fires).
+     * A queued command costs about 1.5 KB, so this is about 75 MB. Healthy, it is never
+     * reached: a worker holds at most processing.maxInFlightRecords records (10,000 by default),
+     * each needing one HGETALL per entity, and Redis answers pipelined HGETALLs at hundreds of
+     * thousands a second.
+     */
+    maxPendingCommands: 50_000,
     /** Reconnect backoff: attempt × stepMs, at most maxMs. */
     reconnectStepMs: 100,
     reconnectMaxMs: 2_000,
     /**
-     * ioredis' per-command reconnect retries. One: a caller that sees the failure retries its
-     * whole batch (writes are idempotent), so retrying inside the client only adds latency.
+     * ioredis' per-command reconnect retries. None: a caller that sees the failure retries its
+     * whole batch (writes are idempotent), so retrying inside the client only adds latency; and
+     * with none, a disconnect rejects and frees every command it was waiting for at once
+     * (with one, ioredis keeps them until the next successful connect).
      */
-    maxRetriesPerRequest: 1,
+    maxRetriesPerRequest: 0,
     /** QUIT at close gets this long before the socket is dropped. */
     quitTimeoutMs: 1_000,
     /** At start the feature writer gives Redis this long; past it, it runs and chunks wait for Redis. */

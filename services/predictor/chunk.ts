@@ -16,6 +16,18 @@ export interface ProcessedChunk {
   shadowFailures: number;
 }
 
+/** What one committed transaction of a partition worker carried, for metrics and lag. */
+export interface CommittedInfo {
+  /** Kafka timestamps (ms) of the committed input records, for end-to-end latency. */
+  timestamps: number[];
+  /** The committed offset: the next record to read. */
+  nextOffset: bigint;
+  records: number;
+  predictions: number;
+  dlq: ProcessedChunk["dlqByStage"];
+  ms: number;
+}
+
 export interface ChunkPreparer {
   /**
    * The messages for these records, in input order. Pure with respect to Kafka: it may run

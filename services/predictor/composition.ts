@@ -65,6 +65,7 @@ export async function composePredictor(o: ComposeOptions): Promise<PredictorPart
     if (config.features) {
       const store = FeatureStore.connect(config.endpoints.redisUrl, config.features, log);
       closers.push(["feature store", () => store.close()]);
+      metrics.sampleFeatureStore(() => store.pendingCommands);
       try {
         await store.waitReady(TUNING.predictor.featureStoreReadyMs);
       } catch (err) {

@@ -3,7 +3,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EnrichStats } from "./enrich.js";
 import type { ModelRuntime, ModelRuntimeHooks } from "./model-runtime.js";
-import type { CommittedInfo } from "./partition-worker.js";
+import type { CommittedInfo } from "./chunk.js";
 
 // Sub-millisecond (inference of a small batch) to tens of seconds (a rebalance, a backlog).
 const SECONDS = [
@@ -131,6 +131,15 @@ export class PredictorMetrics {
     help: "Chunks served with default features because the store was unavailable (onUnavailable: defaults).",
     registers: [this.prometheus],
   });
+  private featureStoreSource: () => number = () => 0;
+  readonly featureStorePending = new Gauge({
+    name: "aimass_feature_store_pending_commands",
+    help: "Feature-store commands sent to Redis and waiting for a reply, timed-out ones included (sampled at scrape).",
+    registers: [this.prometheus],
+    collect: () => {
+      this.featureStorePending.set(this.featureStoreSource());
+    },
+  });
   readonly batchClosed = new Counter({
     name: "aimass_batches_closed_total",
     help: "Micro-batches closed, by reason (size, delay, flush).",
@@ -248,6 +257,10 @@ export class PredictorMetrics {
 
   sampleStalls(source: () => Array<{ topic: string; partition: number; ms: number }>): void {
     this.stallSource = source;
+  }
+
+  sampleFeatureStore(source: () => number): void {
+    this.featureStoreSource = source;
   }
 
   sampleReady(source: () => boolean): void {

@@ -17,21 +17,11 @@ import type { TransactionalSink } from "../common/kafka/transactional-sink.js";
 import type { SourceRecord } from "../common/records.js";
 import { ABORTED, exceedsGrace, sleep, untilAborted } from "../common/lifecycle.js";
 import { TUNING } from "../common/tuning.js";
-import { mergeDlqCounts, type ChunkPreparer, type ProcessedChunk } from "./chunk.js";
+import { mergeDlqCounts, type ChunkPreparer, type CommittedInfo } from "./chunk.js";
 import { ChunkQueue } from "./chunk-queue.js";
+import { StreamGuard } from "./stream-guard.js";
 
 export type PartitionState = "starting" | "running" | "stopping" | "stopped" | "fenced";
-
-export interface CommittedInfo {
-  /** Kafka timestamps (ms) of the committed input records, for end-to-end latency. */
-  timestamps: number[];
-  /** The committed offset: the next record to read. */
-  nextOffset: bigint;
-  records: number;
-  predictions: number;
-  dlq: ProcessedChunk["dlqByStage"];
-  ms: number;
-}
 
 export interface PartitionWorkerOptions {
   topic: string;
@@ -74,15 +64,7 @@ export class PartitionWorker {
   private wake: (() => void) | undefined;
   private readonly stopController = new AbortController();
   private progressAt = performance.now();
-  /** The committed offset read by the first epoch; undefined until then. */
-  private floor: bigint | undefined;
-  /** The fetch offset of the first batch of the stream handed to this worker. */
-  private streamFrom: bigint | undefined;
-  /** The stream is known to start at or below the floor, so no record was skipped. */
-  private verified = false;
-  private rewinding = false;
-  /** The committed offset the latest epoch read. */
-  private lastFloor: bigint | undefined;
+  private readonly guard: StreamGuard;
   /** Set when the worker gave its partition up on its own (a failed rewind). */
   private lost: AimassError | undefined;
   private readonly done: Promise<void>;
@@ -91,6 +73,16 @@ export class PartitionWorker {
   constructor(private readonly o: PartitionWorkerOptions) {
     this.log = o.logger.child({ topic: o.topic, partition: o.partition });
     this.queue = new ChunkQueue(o.preparer, o.onQueueChange);
+    this.guard = new StreamGuard({
+      logger: this.log,
+      rewind: o.rewind,
+      restartAt: (offset) => this.queue.restartAt(offset),
+      onRewindFailed: (err) => {
+        this.lost = new AimassError("KAFKA_TRANSIENT", `rewind failed: ${errorMessage(err)}`);
+        this.stopController.abort();
+      },
+      onSettled: () => this.wake?.(),
+    });
     this.done = this.loop().catch((err: unknown) => {
       this.log.error("partition worker failed", { error: err });
     });
@@ -115,48 +107,11 @@ export class PartitionWorker {
    */
   enqueue(records: SourceRecord[], fetchedOffset: bigint): void {
     if (this.stateValue !== "starting" && this.stateValue !== "running") return;
-    if (this.rewinding) return; // fetched before the rewind: kafkajs delivers the stream again
-    if (!this.verified) {
-      if (this.floor === undefined) this.streamFrom ??= fetchedOffset;
-      else if (!this.checkStream(fetchedOffset)) return;
-    }
+    if (!this.guard.admit(fetchedOffset)) return;
     const wasEmpty = this.queue.length === 0;
     if (!this.queue.push(records, this.stateValue === "running")) return;
     if (wasEmpty) this.progressAt = performance.now();
     this.wake?.();
-  }
-
-  /**
-   * A batch fetched from above the committed offset means kafkajs' position ran ahead of what
-   * this worker was handed (a fetch sent before a rejoin and answered after it): the records
-   * in between would never be seen. Start the stream again from the committed offset.
-   */
-  private checkStream(from: bigint): boolean {
-    const floor = this.floor;
-    if (floor === undefined) return true;
-    if (from <= floor) {
-      this.verified = true;
-      return true;
-    }
-    this.log.warn("the consumer skipped records of this partition; re-reading from the committed offset", {
-      fetchedFrom: from.toString(),
-      committed: floor.toString(),
-    });
-    this.queue.restartAt(floor);
-    this.streamFrom = undefined;
-    this.rewinding = true;
-    this.o
-      .rewind(floor)
-      .catch((err: unknown) => {
-        this.log.error("could not re-read the partition; giving it up", { error: errorMessage(err) });
-        this.stopController.abort();
-        this.lost = new AimassError("KAFKA_TRANSIENT", `rewind failed: ${errorMessage(err)}`);
-      })
-      .finally(() => {
-        this.rewinding = false;
-        this.wake?.();
-      });
-    return false;
   }
 
   /**
@@ -188,8 +143,6 @@ export class PartitionWorker {
     try {
       if ((await untilAborted(this.o.startAfter, this.stopController.signal)) === ABORTED) return;
       if (!(await this.newEpoch())) return;
-      this.floor = this.lastFloor;
-      if (this.streamFrom !== undefined) this.checkStream(this.streamFrom);
       if (this.stateValue === "starting") this.stateValue = "running";
       this.queue.prepareAll();
       let backoff = this.o.retryInitialMs;
@@ -198,8 +151,8 @@ export class PartitionWorker {
           if (this.lost) throw this.lost;
           return;
         }
-        if (this.queue.length === 0 || this.rewinding) {
-          if (this.stateValue === "stopping" && !this.rewinding) return;
+        if (this.queue.length === 0 || this.guard.rewinding) {
+          if (this.stateValue === "stopping" && !this.guard.rewinding) return;
           await new Promise<void>((r) => (this.wake = r));
           this.wake = undefined;
           continue;
@@ -255,7 +208,7 @@ export class PartitionWorker {
         await sink.fence();
         if (this.stopController.signal.aborted) return false;
         const floor = await this.o.startOffset();
-        this.lastFloor = floor;
+        this.guard.setFloor(floor);
         const skipped = this.queue.applyFloor(floor, this.stateValue !== "starting");
         if (skipped > 0)
           this.log.info("skipping records already committed for this partition", {

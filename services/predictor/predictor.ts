@@ -132,7 +132,7 @@ export class Predictor implements Service {
         transactionalIdPrefix: config.pipeline.transactionalIdPrefix,
         logger: this.log,
         stillOurs: (p) => this.stateValue === "running" && this.assigned.includes(p) && !workers.get(p),
-        rewind: (p) => this.rewind(workers, consumer, p),
+        rewind: async (p) => this.seek(consumer, p, await workers.startOffset(p)),
         respawn: (p) => {
           workers.spawn(p);
           gate.unhold(p);
@@ -148,9 +148,10 @@ export class Predictor implements Service {
         lag,
         metrics: this.metrics,
         logger: this.log,
-        onFenced: (p) => {
+        seek: (p, offset) => this.seek(consumer, p, offset),
+        onLost: (p) => {
           gate.hold(p);
-          recovery.onFenced(p);
+          recovery.onLost(p);
         },
       });
       this.run = { parts, consumer, gate, lag, workers, recovery };
@@ -195,8 +196,14 @@ export class Predictor implements Service {
     const records = toSourceRecords(topic, partition, batch.messages);
     this.metrics.eventsConsumed.inc({ topic }, records.length);
     this.run.lag.onFetched(partition, batch.highWatermark);
+    // The offset the batch was fetched from (kafkajs sets it; its typings omit it): the worker
+    // checks that its stream starts at or below the committed offset.
+    const fetched = BigInt((batch as { fetchedOffset?: string }).fetchedOffset ?? records[0]?.offset ?? "0");
     const max = this.options.config.processing.maxRecordsPerTransaction;
-    for (let i = 0; i < records.length; i += max) worker.enqueue(records.slice(i, i + max));
+    for (let i = 0; i < records.length; i += max) {
+      const slice = records.slice(i, i + max);
+      worker.enqueue(slice, i === 0 ? fetched : BigInt(slice[0]?.offset ?? "0"));
+    }
     return Promise.resolve();
   }
 
@@ -223,14 +230,8 @@ export class Predictor implements Service {
     if (this.accepting) for (const p of this.assigned) run.workers.spawn(p);
   }
 
-  /** Points the consumer at the partition's committed offset (or its start, before any commit). */
-  private async rewind(workers: PartitionWorkers, consumer: Consumer, partition: number): Promise<void> {
-    const topic = this.options.config.input.topic;
-    const committed = await workers.committedOffset(partition);
-    const admin = this.run?.parts.admin;
-    const low = async () =>
-      (await admin?.fetchTopicOffsets(topic))?.find((p) => p.partition === partition)?.low ?? "0";
-    consumer.seek({ topic, partition, offset: committed?.toString() ?? (await low()) });
+  private seek(consumer: Consumer, partition: number, offset: bigint): void {
+    consumer.seek({ topic: this.options.config.input.topic, partition, offset: offset.toString() });
   }
 
   /** Joined the group and not draining: assignments spawn workers, batches are taken. */

@@ -2,6 +2,13 @@
 // per-command timeout, no offline queue (a command issued while disconnected fails at once
 // instead of waiting), bounded reconnect backoff. Every connection-level failure surfaces as
 // AimassError FEATURE_STORE_UNAVAILABLE (retryable); data errors stay with their command.
+//
+// Commands waiting for a reply are bounded. A command that hits commandTimeout rejects its
+// caller but stays queued in the client until a reply or a disconnect, so a server that keeps
+// the TCP connection open and answers nothing (SIGSTOP, a hung host) would make the queue grow
+// at the lookup rate. Two bounds: a socket that has read nothing for socketTimeoutMs while
+// commands are outstanding is dropped (every queued command rejected at once) and reconnected
+// with the backoff; and past maxPendingCommands a new pipeline is refused before it is queued.
 import { Redis, type ChainableCommander } from "ioredis";
 import { AimassError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -16,14 +23,25 @@ function isDataError(err: unknown): boolean {
   return err instanceof Error && err.name === "ReplyError" && !TRANSIENT_REPLY.test(err.message);
 }
 
+/** The connection's timeouts, derived from the configured per-command timeout. */
+export function redisTimeouts(config: FeaturesConfig): { connectTimeoutMs: number; socketTimeoutMs: number } {
+  const t = TUNING.features;
+  return {
+    connectTimeoutMs: Math.max(t.minConnectTimeoutMs, config.commandTimeoutMs * t.connectTimeoutFactor),
+    socketTimeoutMs: Math.max(t.minSocketTimeoutMs, config.commandTimeoutMs * t.socketTimeoutFactor),
+  };
+}
+
 /** A client that starts connecting at once; logs connection transitions, not every error. */
 export function connectRedis(url: string, config: FeaturesConfig, logger: Logger): Redis {
   const t = TUNING.features;
+  const timeouts = redisTimeouts(config);
   const redis = new Redis(url, {
     commandTimeout: config.commandTimeoutMs,
     maxRetriesPerRequest: t.maxRetriesPerRequest,
     enableOfflineQueue: false,
-    connectTimeout: Math.max(t.minConnectTimeoutMs, config.commandTimeoutMs * t.connectTimeoutFactor),
+    connectTimeout: timeouts.connectTimeoutMs,
+    socketTimeout: timeouts.socketTimeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * t.reconnectStepMs, t.reconnectMaxMs),
     // A command that was written before a disconnect is not re-sent after the reconnect:
     // its caller has already seen a timeout and retries the whole batch.
@@ -80,6 +98,26 @@ export async function quit(redis: Redis): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Commands written and waiting for a reply. The offline queue is not counted: it is disabled,
+ * so it stays empty (and ioredis keeps it private).
+ */
+export function pendingCommands(redis: Redis): number {
+  return redis.commandQueue.length;
+}
+
+/** FEATURE_STORE_UNAVAILABLE, before anything is queued, while maxPendingCommands wait for replies. */
+export function admit(redis: Redis, what: "lookup" | "write"): void {
+  const pending = pendingCommands(redis);
+  const limit = TUNING.features.maxPendingCommands;
+  if (pending < limit) return;
+  throw new AimassError(
+    "FEATURE_STORE_UNAVAILABLE",
+    `feature store ${what} refused: ${pending} commands already wait for Redis (limit ${limit})`,
+    { details: { status: redis.status, pending, limit } },
+  );
 }
 
 /**

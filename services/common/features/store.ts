@@ -12,7 +12,7 @@ import type { Redis } from "ioredis";
 import { AimassError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { FeaturesConfig } from "../config/schema.js";
-import { connectRedis, execPipeline, quit, waitReady } from "./client.js";
+import { admit, connectRedis, execPipeline, pendingCommands, quit, waitReady } from "./client.js";
 import { planLookup, readLookups } from "./lookup.js";
 import type { FeatureUpdate, LookupRequest, LookupResult } from "./types.js";
 import { ViewPlans } from "./views.js";
@@ -46,6 +46,14 @@ export class FeatureStore {
   /** Pipelines executed so far (lookups and writes): one per `lookup`/`write` call that had work. */
   get roundTrips(): number {
     return this.roundTripCount;
+  }
+
+  /**
+   * Commands written to Redis and waiting for a reply (timed-out ones included until the
+   * reply or a disconnect). Bounded: see client.ts.
+   */
+  get pendingCommands(): number {
+    return pendingCommands(this.redis);
   }
 
   /** Connected and ready for commands. */
@@ -90,9 +98,10 @@ export class FeatureStore {
   /**
    * Applies updates, each with the compare-and-write script, in one pipeline. Resolves with
    * 1 (written) or 0 (skipped: the stored event time is the same or newer) per update.
-   * Rejects with FEATURE_STORE_UNAVAILABLE when Redis cannot be reached or times out (some
-   * updates may have been applied: retrying them is harmless), and with FIELD_INVALID for an
-   * update that does not fit the config or that Redis refused (e.g. WRONGTYPE).
+   * Rejects with FEATURE_STORE_UNAVAILABLE when Redis cannot be reached, times out or has too
+   * many commands waiting (some updates may have been applied: retrying them is harmless), and
+   * with FIELD_INVALID for an update that does not fit the config or that Redis refused (e.g.
+   * WRONGTYPE).
    */
   async write(updates: FeatureUpdate[]): Promise<number[]> {
     const results = await this.writeSettled(updates);
@@ -122,7 +131,8 @@ export class FeatureStore {
    * Stale values are returned as stored with status "stale": the caller applies the view's
    * `onStale` policy (serve defaults, or dead-letter the event). A hash Redis refuses to read
    * (WRONGTYPE: the key is not a hash) is treated as a miss with every feature counted invalid.
-   * Rejects with FEATURE_STORE_UNAVAILABLE when Redis cannot be reached or times out.
+   * Rejects with FEATURE_STORE_UNAVAILABLE when Redis cannot be reached or times out, or at
+   * once when too many commands already wait for it.
    */
   async lookup(requests: LookupRequest[], nowMs: number = Date.now()): Promise<LookupResult[]> {
     const plan = planLookup(this.views, requests);
@@ -150,6 +160,7 @@ export class FeatureStore {
   }
 
   private exec(pipeline: ReturnType<Redis["pipeline"]>, what: "lookup" | "write") {
+    admit(this.redis, what);
     this.roundTripCount += 1;
     return execPipeline(this.redis, pipeline, what);
   }

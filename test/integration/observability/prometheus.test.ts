@@ -3,8 +3,8 @@
 // loaded, and every PromQL expression of every dashboard panel, dashboard variable and alert
 // rule is evaluated against it. Each must parse and return data; for an alert, the left-hand
 // side of each threshold comparison must return data (the alert itself is rightly empty).
-// A few values whose truth is known from the setup (2 workers ready, 6 partitions owned) are
-// checked too.
+// A few values whose truth is known from the setup (2 workers ready, 6 partitions owned, each
+// with a stall gauge) are checked too.
 //
 // Needs the Debian package `prometheus` (/usr/bin/prometheus, /usr/bin/promtool); fails, does
 // not skip, when they are missing. PROMETHEUS_BIN / PROMTOOL_BIN override the paths.
@@ -231,6 +231,7 @@ function truthChecks(): Check[] {
     one("sum(aimass_ready)", "2 workers ready", (v) => v === 2),
     one("sum(aimass_assigned_partitions)", "6 partitions assigned in total", (v) => v === 6),
     one("count(aimass_model_info)", "1 model on each of 2 workers", (v) => v === 2),
+    one("count(aimass_partition_stall_seconds)", "a stall gauge for each of 6 partitions", (v) => v === 6),
     one("sum(rate(aimass_events_consumed_total[15s]))", "events flowing in", (v) => v > 0),
     one("sum(rate(aimass_predictions_produced_total[15s]))", "predictions flowing out", (v) => v > 0),
     one('sum(aimass_dlq_records_total{stage="decode"})', "poison records DLQ'd at decode", (v) => v >= 1),
@@ -412,6 +413,9 @@ function alertScenario(): { series: Array<{ series: string; values: string }>; f
       // Event loop: 0.2 s vs 0.05 s.
       s('aimass_nodejs_eventloop_lag_p99_seconds{job="bad",instance="a"}', "0.2x40"),
       s('aimass_nodejs_eventloop_lag_p99_seconds{job="good",instance="a"}', "0.05x40"),
+      // Stall: no commit for 30 s more every minute (over 120 s from minute 5) vs 110 s at most.
+      s('aimass_partition_stall_seconds{job="bad",instance="a",topic="in",partition="0"}', "0+30x40"),
+      s('aimass_partition_stall_seconds{job="good",instance="a",topic="in",partition="0"}', "110x40"),
     ],
     firing: [
       'ALERTS{alertname="AimassConsumerLagGrowing",alertstate="firing",severity="warning",topic="in-bad"}',
@@ -421,6 +425,7 @@ function alertScenario(): { series: Array<{ series: string; values: string }>; f
       'ALERTS{alertname="AimassTransactionAborts",alertstate="firing",severity="warning",job="bad",instance="a"}',
       'ALERTS{alertname="AimassProducerFenced",alertstate="firing",severity="info",job="bad",instance="a"}',
       'ALERTS{alertname="AimassEventLoopLag",alertstate="firing",severity="warning",job="bad",instance="a"}',
+      'ALERTS{alertname="AimassPartitionStalled",alertstate="firing",severity="warning",job="bad",instance="a",topic="in",partition="0"}',
     ],
   };
 }

@@ -289,6 +289,7 @@ test("the alert rules: the required alerts, annotations with runbooks that exist
     "AimassEndToEndP99OverSLO",
     "AimassEventLoopLag",
     "AimassNoReadyWorker",
+    "AimassPartitionStalled",
     "AimassProducerFenced",
     "AimassTransactionAborts",
   ]);

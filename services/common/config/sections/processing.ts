@@ -46,4 +46,10 @@ export const processingSchema = z.strictObject({
   retryInitialMs: z.int().min(1).default(100),
   /** @default 5000 */
   retryMaxMs: z.int().min(1).default(5_000),
+  /**
+   * A partition with work and no commit for this long makes /healthz fail so the orchestrator
+   * restarts the worker; generous because a broker or feature-store outage retries for minutes.
+   * @default 300000
+   */
+  stallTimeoutMs: z.int().min(10_000).default(300_000),
 });

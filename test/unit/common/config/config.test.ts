@@ -78,6 +78,8 @@ test("the example pipeline loads with its values and the schema's defaults", asy
     config: {},
     format: "json",
     maxRecordBytes: 65_536,
+    maxHeaders: 64,
+    maxHeaderBytes: 16_384,
     idField: "id",
     timeField: "ts",
   });
@@ -85,7 +87,13 @@ test("the example pipeline loads with its values and the schema's defaults", asy
   assert.equal(cfg.output.format, "json");
   assert.equal(cfg.output.schemaFile, undefined);
   assert.equal(cfg.output.lineageHeaders, true);
-  assert.deepEqual(cfg.dlq, { topic: "shop.events.dlq", partitions: 6, replicationFactor: 1, config: {} });
+  assert.deepEqual(cfg.dlq, {
+    topic: "shop.events.dlq",
+    partitions: 6,
+    replicationFactor: 1,
+    config: {},
+    maxRecordBytes: 900_000,
+  });
   assert.deepEqual(cfg.routing, {
     field: "type",
     routes: { view: "shop-propensity", cart: "shop-propensity", purchase: "shop-propensity" },
@@ -122,6 +130,7 @@ test("the example pipeline loads with its values and the schema's defaults", asy
     shutdownGraceMs: 30_000,
     retryInitialMs: 100,
     retryMaxMs: 5_000,
+    stallTimeoutMs: 300_000,
   });
   assert.deepEqual(cfg.endpoints, {
     kafkaBrokers: ["127.0.0.1:9092"],
@@ -155,6 +164,9 @@ test("a minimal config gets every default", () => {
   assert.equal(cfg.pipeline.transactionalIdPrefix, "aimass-mini");
   assert.equal(cfg.input.partitions, 6);
   assert.equal(cfg.input.maxRecordBytes, 1_048_576);
+  assert.equal(cfg.input.maxHeaders, 64);
+  assert.equal(cfg.input.maxHeaderBytes, 16_384);
+  assert.equal(cfg.dlq.maxRecordBytes, 900_000);
   assert.equal(cfg.input.format, "json");
   assert.equal(cfg.output.format, "json");
   assert.deepEqual(cfg.routing.routes, {});
@@ -187,6 +199,25 @@ test("a negative maxBatchSize names models.0.batching.maxBatchSize", () => {
   const raw = exampleRaw();
   raw.models[0]!.batching.maxBatchSize = -1;
   assertIssue(raw, "models.0.batching.maxBatchSize", />=\s*1/);
+});
+
+test("the record size limits are validated: header count and size, and a DLQ budget with room for its headers", () => {
+  const raw = exampleRaw();
+  raw.input.maxHeaders = -1;
+  assertIssue(raw, "input.maxHeaders", />=\s*0/);
+  raw.input.maxHeaders = 1.5;
+  assertIssue(raw, "input.maxHeaders", /int/i);
+  raw.input.maxHeaders = 0;
+  raw.input.maxHeaderBytes = 0;
+  assertIssue(raw, "input.maxHeaderBytes", />=\s*1/);
+  raw.input.maxHeaderBytes = 100;
+  Object.assign(raw, { dlq: { topic: "shop.events.dlq", maxRecordBytes: 1_000 } });
+  assertIssue(raw, "dlq.maxRecordBytes", />=\s*8192/);
+  Object.assign(raw, { dlq: { topic: "shop.events.dlq", maxRecordBytes: 8_192 } });
+  const cfg = parsePipelineConfig(raw, "/cfg/p.yaml", {});
+  assert.equal(cfg.input.maxHeaders, 0);
+  assert.equal(cfg.input.maxHeaderBytes, 100);
+  assert.equal(cfg.dlq.maxRecordBytes, 8_192);
 });
 
 test("a non-integer maxBatchSize is rejected", () => {
