@@ -32,6 +32,7 @@ export const TUNING = Object.freeze({
     /** AddOffsetsToTxn answered CONCURRENT_TRANSACTIONS (kafkajs #430 does not retry it). */
     sendOffsetsAttempts: 20,
     sendOffsetsInitialBackoffMs: 20,
+    sendOffsetsMaxBackoffMs: 500,
   }),
   predictor: Object.freeze({
     /** Consumer lag is re-read from the broker this often, so a stalled worker shows lag growing. */
@@ -99,6 +100,7 @@ export const TUNING = Object.freeze({
     /** One registry request; the registry is on the hot path until the serde caches warm. */
     requestTimeoutMs: 10_000,
     retries: 2,
+    retriesWaitMs: 200,
     retriesMaxWaitMs: 2_000,
   }),
   inference: Object.freeze({

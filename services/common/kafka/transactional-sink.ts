@@ -94,15 +94,9 @@ export function kafkaTransactionalSink(o: KafkaSinkOptions): TransactionalSink {
         for (const slice of sliceByBytes(write.topicMessages, o.maxRequestBytes))
           await txn.sendBatch({ topicMessages: slice });
         const { groupId, topic, partition, offset } = write.offset;
-        await sendOffsetsRetrying(
-          txn,
-          groupId,
-          [{ topic, partitions: [{ partition, offset: offset.toString() }] }],
-          {
-            attempts: TUNING.transactions.sendOffsetsAttempts,
-            backoffMs: TUNING.transactions.sendOffsetsInitialBackoffMs,
-          },
-        );
+        await sendOffsetsRetrying(txn, groupId, [
+          { topic, partitions: [{ partition, offset: offset.toString() }] },
+        ]);
         await txn.commit();
       } catch (err) {
         // No abort: against a broker that is down it would wait out the request timeout, and

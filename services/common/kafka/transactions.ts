@@ -3,6 +3,7 @@
 import type { Transaction, TopicOffsets } from "kafkajs";
 import { AimassError, errorMessage } from "../errors.js";
 import { sleep } from "../lifecycle.js";
+import { TUNING } from "../tuning.js";
 
 /** Errors that mean another producer with our transactional id took over: we are a zombie. */
 const FENCED = new Set([
@@ -36,10 +37,13 @@ export async function sendOffsetsRetrying(
   txn: Transaction,
   consumerGroupId: string,
   topics: TopicOffsets[],
-  options: { attempts?: number; backoffMs?: number } = {},
+  options: { attempts: number; backoffMs: number } = {
+    attempts: TUNING.transactions.sendOffsetsAttempts,
+    backoffMs: TUNING.transactions.sendOffsetsInitialBackoffMs,
+  },
 ): Promise<void> {
-  const attempts = options.attempts ?? 20;
-  let backoff = options.backoffMs ?? 20;
+  const { attempts } = options;
+  let backoff = options.backoffMs;
   for (let attempt = 1; ; attempt++) {
     try {
       await txn.sendOffsets({ consumerGroupId, topics });
@@ -50,7 +54,7 @@ export async function sendOffsetsRetrying(
         throw err;
       }
       await sleep(backoff);
-      backoff = Math.min(backoff * 2, 500);
+      backoff = Math.min(backoff * 2, TUNING.transactions.sendOffsetsMaxBackoffMs);
     }
   }
 }
