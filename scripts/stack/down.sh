@@ -3,23 +3,14 @@
 # and leaves services it did not start alone. Data and logs stay under .stack/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-stop_one() {
-  local name="$1" f pid
-  f="$(pidfile "$name")"
-  [[ -f "$f" ]] || return 0
-  pid="$(cat "$f")"
-  if pid_alive "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 60); do pid_alive "$pid" || break; sleep 0.5; done
-    if pid_alive "$pid"; then
-      log "$name (pid $pid) ignored SIGTERM for 30s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-    fi
-    log "$name stopped"
-  fi
-  rm -f "$f"
-}
+# Every Kafka node with a pid file: a single-node `kafka`, a multi-node `kafka-<id>`.
+kafka_nodes=()
+for f in "$RUN_DIR"/kafka.pid "$RUN_DIR"/kafka-[0-9]*.pid; do
+  [[ -f "$f" ]] && { f="${f##*/}"; kafka_nodes+=("${f%.pid}"); }
+done
 
-# Registry first (it is a Kafka-independent app, but stopping clients before the broker is tidy).
-for svc in registry kafka redis; do stop_one "$svc"; done
+# Registry first (it is a Kafka-independent app, but stopping clients before the broker is
+# tidy), then all Kafka nodes together, then Redis.
+stop_services "$STOP_TIMEOUT_S" registry
+(( ${#kafka_nodes[@]} == 0 )) || stop_services "$STOP_TIMEOUT_S" "${kafka_nodes[@]}"
+stop_services "$STOP_TIMEOUT_S" redis

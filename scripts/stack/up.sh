@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Starts the local stack on 127.0.0.1: Apache Kafka 4.x (KRaft, single node, from Maven
-# Central jars), Apicurio Registry 3.x (Confluent-compatible API) and Redis. Starts only
-# what is not already answering, waits until each answers, records pids of what it
-# started (so stack:down stops exactly that), and prints the endpoints.
+# Starts the local stack on 127.0.0.1: Apache Kafka 4.x (KRaft, from Maven Central jars; one
+# node, or AIMASS_KAFKA_NODES combined broker+controller nodes), Apicurio Registry 3.x
+# (Confluent-compatible API) and Redis. Starts only what is not already answering, waits
+# until each answers, records pids of what it started (so stack:down stops exactly that),
+# writes the endpoints to $AIMASS_STACK_DIR/endpoints.env and prints them.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
 
 need java "apt-get install -y openjdk-17-jre-headless   (Java 17 or newer)"
 need mvn "apt-get install -y maven"
 need redis-server "apt-get install -y redis-server"
 mkdir -p "$RUN_DIR" "$LOG_DIR" "$DATA_DIR"
+kafka_check_cluster_size
 
 # --- Java for the registry ----------------------------------------------------------------
 # Kafka 4.x runs on Java 17. Apicurio Registry 3.x is built for Java 21+: use a JDK >= 21 if
@@ -47,96 +50,95 @@ for jar in "$APICURIO_DIR"/quarkus-run.jar "$APICURIO_DIR"/*-runner.jar; do
   [[ -f "$jar" ]] && { REGISTRY_JAR="$jar"; break; }
 done
 [[ -n "$REGISTRY_JAR" ]] || die "no registry jar under $APICURIO_DIR"
+save_state
 
 # --- Redis ------------------------------------------------------------------------------
-redis_ping() { [[ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" == "PONG" ]]; }
 if redis_ping; then
   log "redis already answering on :$REDIS_PORT (left as it is)"
 else
   port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken by something that is not Redis"
-  mkdir -p "$DATA_DIR/redis"
-  # --daemonize no + our own background job: we own the pid, and stack:down can stop it.
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA_DIR/redis" \
-    --save "" --appendonly no --daemonize no >"$LOG_DIR/redis.log" 2>&1 &
-  echo $! >"$(pidfile redis)"
-  wait_for redis 20 redis_ping
+  : >"$LOG_DIR/redis.log"
+  redis_launch
   log "redis up on :$REDIS_PORT"
 fi
 
-# --- Kafka (KRaft combined broker+controller) -------------------------------------------
-kafka_ready() {
-  # A broker that accepts connections may still lack its metadata; the log line marks readiness.
-  port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$LOG_DIR/kafka.log" 2>/dev/null
-}
-if port_open "$KAFKA_PORT"; then
-  log "something already listens on :$KAFKA_PORT; assuming it is Kafka (left as it is)"
-else
-  kdir="$DATA_DIR/kafka"; mkdir -p "$kdir"
-  cat >"$STACK_DIR/kafka.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$kdir
-num.partitions=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=10
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=false
-PROPS
-  cat >"$STACK_DIR/log4j2.yaml" <<'LOG4J'
-Configuration:
-  Appenders:
-    Console: { name: STDOUT, PatternLayout: { pattern: "[%d] %p %m (%c)%n" } }
-  Loggers:
-    Root: { level: INFO, AppenderRef: [ { ref: STDOUT } ] }
-    Logger:
-      - { name: kafka.request.logger, level: WARN }
-      - { name: org.apache.kafka.clients, level: WARN }
-      - { name: state.change.logger, level: WARN }
-LOG4J
-  cp="$BUILD_DIR/kafka-libs/*"
-  if [[ ! -f "$kdir/meta.properties" ]]; then
-    cluster_id="$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
-    java -Dlog4j2.configurationFile="$STACK_DIR/log4j2.yaml" -cp "$cp" kafka.tools.StorageTool \
-      format -t "$cluster_id" -c "$STACK_DIR/kafka.properties" >"$LOG_DIR/kafka-format.log" 2>&1 \
-      || { cat "$LOG_DIR/kafka-format.log" >&2; die "kafka storage format failed"; }
+# --- Kafka (KRaft combined broker+controller nodes) -------------------------------------
+if (( KAFKA_NODES == 1 )); then
+  if port_open "$KAFKA_PORT"; then
+    log "something already listens on :$KAFKA_PORT; assuming it is Kafka (left as it is)"
+  else
+    mkdir -p "$(kafka_dir kafka)"
+    kafka_write_single_props
+    kafka_write_log4j
+    [[ -f "$(kafka_dir kafka)/meta.properties" ]] || kafka_format kafka "$(kafka_random_uuid)"
+    : >"$LOG_DIR/kafka.log"
+    kafka_launch kafka
+    wait_for kafka 90 kafka_node_ready kafka 0
+    log "kafka up on :$KAFKA_PORT"
   fi
-  : >"$LOG_DIR/kafka.log"
-  java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$STACK_DIR/log4j2.yaml" \
-    -cp "$cp" kafka.Kafka "$STACK_DIR/kafka.properties" >>"$LOG_DIR/kafka.log" 2>&1 &
-  echo $! >"$(pidfile kafka)"
-  wait_for kafka 90 kafka_ready
-  log "kafka up on :$KAFKA_PORT"
+else
+  # All nodes or none: a quorum of strangers is no cluster, so a port held by anything this
+  # stack did not start is an error, not something to reuse.
+  kafka_write_log4j
+  to_start=()
+  for i in $(seq 1 "$KAFKA_NODES"); do
+    name="kafka-$i"
+    if started "$name"; then log "$name already running (pid $(recorded_pid "$name"))"; continue; fi
+    for port in "$(kafka_broker_port "$i")" "$(kafka_controller_port "$i")"; do
+      port_open "$port" && die "port $port (for $name) is taken by something this stack did not start"
+    done
+    kafka_write_multi_props "$i"
+    to_start+=("$name")
+  done
+  if (( ${#to_start[@]} > 0 )); then
+    cluster_id="$(kafka_cluster_id)"
+    formats=()
+    for name in "${to_start[@]}"; do kafka_format "$name" "$cluster_id" & formats+=($!); done
+    for job in "${formats[@]}"; do wait "$job" || die "kafka storage format failed"; done
+    # Logs are appended to across restarts; the count of start lines tells this start apart.
+    declare -A before=()
+    for name in "${to_start[@]}"; do before[$name]="$(kafka_started_lines "$name")"; kafka_launch "$name"; done
+    for name in "${to_start[@]}"; do wait_for "$name" 180 kafka_node_ready "$name" "${before[$name]}"; done
+  fi
+  kafka_wait_in_metadata 60 "127.0.0.1:$(kafka_broker_port 1)" $(seq 1 "$KAFKA_NODES")
+  log "kafka up: $KAFKA_NODES nodes on $(kafka_brokers)"
 fi
 
 # --- Apicurio Registry (Confluent API at /apis/ccompat/v7) -------------------------------
-registry_ready() { curl -fsS "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" >/dev/null 2>&1; }
 if registry_ready; then
   log "schema registry already answering on :$REGISTRY_PORT (left as it is)"
 else
   port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is taken by something that is not a schema registry"
-  "$REGISTRY_JAVA" -Xms128m -Xmx512m \
-    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
-    -Dquarkus.management.port="$REGISTRY_MGMT_PORT" -Dquarkus.management.host=127.0.0.1 \
-    -jar "$REGISTRY_JAR" >"$LOG_DIR/registry.log" 2>&1 &
-  echo $! >"$(pidfile registry)"
-  wait_for registry 120 registry_ready
+  : >"$LOG_DIR/registry.log"
+  registry_launch
   log "schema registry (Apicurio $APICURIO_VERSION) up on :$REGISTRY_PORT"
 fi
 
+# --- Endpoints --------------------------------------------------------------------------
+KAFKA_BROKERS="$(kafka_brokers)"
+SCHEMA_REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7"
+REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+# The AIMASS_* lines make every stack script that runs after `source` address this same stack.
+AIMASS_KAFKA_NODES="$KAFKA_NODES" AIMASS_STACK_DIR="$STACK_DIR" AIMASS_KAFKA_PORT="$KAFKA_PORT"
+AIMASS_KAFKA_CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT" AIMASS_REGISTRY_PORT="$REGISTRY_PORT"
+AIMASS_REGISTRY_MGMT_PORT="$REGISTRY_MGMT_PORT" AIMASS_REDIS_PORT="$REDIS_PORT"
+# Plain values stay unquoted, so dotenv readers (node --env-file, docker) take the file too.
+env_line() {
+  local v="${!1}"
+  [[ "$v" =~ ^[A-Za-z0-9_./:,@+-]*$ ]] || v="'${v//\'/\'\\\'\'}'"
+  printf 'export %s=%s\n' "$1" "$v"
+}
+{
+  printf '# The local stack under %s, written by scripts/stack/up.sh. Use: source %s\n' "$STACK_DIR" "$ENDPOINTS_FILE"
+  for var in KAFKA_BROKERS SCHEMA_REGISTRY_URL REDIS_URL AIMASS_KAFKA_NODES AIMASS_STACK_DIR AIMASS_KAFKA_PORT \
+             AIMASS_KAFKA_CONTROLLER_PORT AIMASS_REGISTRY_PORT AIMASS_REGISTRY_MGMT_PORT AIMASS_REDIS_PORT; do
+    env_line "$var"
+  done
+} >"$ENDPOINTS_FILE.tmp"
+mv "$ENDPOINTS_FILE.tmp" "$ENDPOINTS_FILE"
+
 cat <<ENDPOINTS
-KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
-SCHEMA_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT
+KAFKA_BROKERS=$KAFKA_BROKERS
+SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL
+REDIS_URL=$REDIS_URL
 ENDPOINTS
