@@ -4,42 +4,51 @@
 // Kafka: it can run ahead of the commit of the previous chunk and be re-used when a commit
 // is retried. Errors that are not the record's fault (registry, feature store or model
 // unavailable) are thrown, so the chunk is retried, not dead-lettered.
+import type { IHeaders, Message } from "kafkajs";
 import { AimassError, isAimassError } from "../common/errors.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import type { ValueCodec, Decoded } from "../common/serde/codec.js";
 import { noopTracer, type BatchTrace, type BatchTracer } from "../common/tracing.js";
-import { dlqMessage, type DlqStage } from "../common/dlq.js";
+import { dlqMessage, recordBytes, type DlqStage } from "../common/dlq.js";
 import type { SourceRecord } from "../common/records.js";
-import type { ModelRuntime, ModelOutput } from "./model-runtime.js";
-import type { ModelSnapshot } from "./served-models.js";
-import { getField, toRow } from "./tensorize.js";
+import type { LoadedModelInfo } from "./inference/types.js";
+import type { ModelOutput } from "./model-runtime.js";
+import type { ModelSnapshot, ServedRuntime } from "./served-models.js";
+import { getField, nonFiniteOutput, toRow, type Row } from "./tensorize.js";
+import { sizeError } from "./size-check.js";
 import { outputHeaders, routeOf } from "./routing.js";
 import type { ChunkPreparer, ProcessedChunk } from "./chunk.js";
 import type { Outcome } from "./batcher.js";
 import { viewsOf, type Enricher, type Enrichment } from "./enrich.js";
+
+/** What the processor needs of a served version (ModelRuntime in production). */
+export interface ScoringModel extends ServedRuntime {
+  readonly info: LoadedModelInfo;
+  predict(row: Row): Promise<Outcome<ModelOutput>>;
+}
 
 export interface RecordProcessorDeps {
   config: PipelineConfig;
   inputCodec: ValueCodec;
   outputCodec: ValueCodec;
   /** The versions serving now; a chunk holds one snapshot, so changes apply between chunks. */
-  snapshot: () => ModelSnapshot;
+  snapshot: () => ModelSnapshot<ScoringModel>;
   /** Spans per chunk, linked to the inputs' trace contexts; the no-op tracer when tracing is off. */
   tracer?: BatchTracer;
   /** The online feature store, when the pipeline has feature views. */
   enricher?: Enricher;
 }
 
-type Rejected = { kind: "dlq"; stage: DlqStage; error: unknown; model?: ModelRuntime };
-type Routed = { kind: "routed"; event: Decoded; model: ModelRuntime; shadow?: ModelRuntime };
+type Rejected = { kind: "dlq"; stage: DlqStage; error: unknown; model?: ScoringModel };
+type Routed = { kind: "routed"; event: Decoded; model: ScoringModel; shadow?: ScoringModel };
 type Step =
   | Rejected
   | {
       kind: "predict";
       event: Decoded;
-      model: ModelRuntime;
+      model: ScoringModel;
       outcome: Promise<Outcome<ModelOutput>>;
-      shadow?: { model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> };
+      shadow?: { model: ScoringModel; outcome: Promise<Outcome<ModelOutput>> };
       enrichment?: Enrichment;
     };
 
@@ -71,7 +80,7 @@ export class RecordProcessor implements ChunkPreparer {
   private async processTraced(
     records: SourceRecord[],
     span: BatchTrace,
-    snapshot: ModelSnapshot,
+    snapshot: ModelSnapshot<ScoringModel>,
   ): Promise<ProcessedChunk> {
     // Decode and route every record, look up the features the whole chunk needs in one
     // round trip, then submit every valid row to its model's batcher at once, so the
@@ -95,7 +104,7 @@ export class RecordProcessor implements ChunkPreparer {
     const steps: Step[] = routed.map((s, i) => (s.kind === "dlq" ? s : this.submit(s, enrichments[i])));
 
     const out: ProcessedChunk = { predictions: [], dlq: [], shadow: [], dlqByStage: {}, shadowFailures: 0 };
-    const dlq = (i: number, record: SourceRecord, stage: DlqStage, error: unknown, model?: ModelRuntime) => {
+    const dlq = (i: number, record: SourceRecord, stage: DlqStage, error: unknown, model?: ScoringModel) => {
       span.fail(i, stage);
       this.addDlq(out, record, stage, error, model);
     };
@@ -113,11 +122,16 @@ export class RecordProcessor implements ChunkPreparer {
         dlq(i, record, "inference", outcome.error, step.model);
         continue;
       }
+      // Per record: a NaN or Infinity is this row's failure, never a committed null.
+      const nonFinite = nonFiniteOutput(step.model.config, outcome.value);
+      if (nonFinite) {
+        dlq(i, record, "inference", nonFinite, step.model);
+        continue;
+      }
       try {
-        const value = await this.encode(step.event, step.model, outcome.value, step.enrichment);
         const headers = this.headers(record, step.model, span.headersFor(i));
         if (step.enrichment?.fallback) headers["aimass.features.fallback"] = "1";
-        out.predictions.push({ key: record.key, value, headers });
+        out.predictions.push(await this.prediction(record, step, outcome.value, headers));
       } catch (error) {
         if (isAimassError(error) && error.canRetry) throw error;
         dlq(i, record, "encode", error, step.model);
@@ -127,12 +141,13 @@ export class RecordProcessor implements ChunkPreparer {
     return out;
   }
 
-  private async encode(
-    event: Decoded,
-    model: ModelRuntime,
+  /** The prediction message; ENCODE_FAILED over output.maxRecordBytes (key and headers count). */
+  private async prediction(
+    record: SourceRecord,
+    { event, model, enrichment }: Pick<Routed, "event" | "model"> & { enrichment?: Enrichment | undefined },
     fields: ModelOutput,
-    enrichment: Enrichment | undefined,
-  ): Promise<Buffer> {
+    headers: IHeaders,
+  ): Promise<Message> {
     const { config, outputCodec } = this.deps;
     const info = model.info;
     const prediction: Decoded = {
@@ -146,13 +161,14 @@ export class RecordProcessor implements ChunkPreparer {
       predictedAt: Date.now(),
     };
     const value = await outputCodec.encode(config.output.topic, prediction);
-    if (value.length > config.output.maxRecordBytes) {
+    const bytes = recordBytes({ key: record.key, value, headers });
+    if (bytes > config.output.maxRecordBytes) {
       throw new AimassError(
         "ENCODE_FAILED",
-        `prediction is ${value.length} bytes, over output.maxRecordBytes ${config.output.maxRecordBytes}`,
+        `prediction is ${bytes} bytes (value ${value.length}, key and headers ${bytes - value.length}), over output.maxRecordBytes ${config.output.maxRecordBytes}`,
       );
     }
-    return value;
+    return { key: record.key, value, headers };
   }
 
   /** A shadow's failures are counted and dropped: the candidate must never hurt the primary. */
@@ -160,40 +176,32 @@ export class RecordProcessor implements ChunkPreparer {
     out: ProcessedChunk,
     record: SourceRecord,
     event: Decoded,
-    shadow: { model: ModelRuntime; outcome: Promise<Outcome<ModelOutput>> },
+    shadow: { model: ScoringModel; outcome: Promise<Outcome<ModelOutput>> },
     enrichment: Enrichment | undefined,
   ): Promise<void> {
     try {
       const outcome = await shadow.outcome;
-      if (!outcome.ok) {
+      if (!outcome.ok || nonFiniteOutput(shadow.model.config, outcome.value)) {
         out.shadowFailures++;
         return;
       }
-      const value = await this.encode(event, shadow.model, outcome.value, enrichment);
-      out.shadow.push({
-        key: record.key,
-        value,
-        headers: { ...this.headers(record, shadow.model, {}), "aimass.shadow": "1" },
-      });
+      const headers = { ...this.headers(record, shadow.model, {}), "aimass.shadow": "1" };
+      out.shadow.push(
+        await this.prediction(record, { event, model: shadow.model, enrichment }, outcome.value, headers),
+      );
     } catch {
       out.shadowFailures++;
     }
   }
 
-  private async decodeAndRoute(record: SourceRecord, snapshot: ModelSnapshot): Promise<Rejected | Routed> {
+  private async decodeAndRoute(
+    record: SourceRecord,
+    snapshot: ModelSnapshot<ScoringModel>,
+  ): Promise<Rejected | Routed> {
     const { config, inputCodec } = this.deps;
-    // Size first: an oversize payload is never parsed.
-    const size = record.value?.length ?? 0;
-    if (size > config.input.maxRecordBytes) {
-      return {
-        kind: "dlq",
-        stage: "size",
-        error: new AimassError(
-          "PAYLOAD_TOO_LARGE",
-          `record is ${size} bytes, limit ${config.input.maxRecordBytes}`,
-        ),
-      };
-    }
+    // Size first: an oversize record is never parsed.
+    const tooLarge = sizeError(record, config.input);
+    if (tooLarge) return { kind: "dlq", stage: "size", error: tooLarge };
     if (record.value === null) {
       return {
         kind: "dlq",
@@ -251,7 +259,7 @@ export class RecordProcessor implements ChunkPreparer {
     return step;
   }
 
-  private headers(record: SourceRecord, model: ModelRuntime, trace: Record<string, string>) {
+  private headers(record: SourceRecord, model: ScoringModel, trace: Record<string, string>) {
     return outputHeaders(this.deps.config.output.lineageHeaders, record, model.info, trace);
   }
 
@@ -260,10 +268,11 @@ export class RecordProcessor implements ChunkPreparer {
     record: SourceRecord,
     stage: DlqStage,
     error: unknown,
-    model?: ModelRuntime,
+    model?: ScoringModel,
   ): void {
     const ctx = {
       pipeline: this.deps.config.pipeline.name,
+      maxRecordBytes: this.deps.config.dlq.maxRecordBytes,
       ...(model ? { model: { name: model.info.name, version: model.info.version } } : {}),
     };
     out.dlq.push(dlqMessage(record, stage, error, ctx));

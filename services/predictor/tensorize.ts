@@ -1,7 +1,8 @@
 // Turns decoded events into model input rows and model outputs back into prediction fields,
 // following the tensor mapping in the pipeline config. Every way an event can fail to fit
-// (missing field, non-finite number, unknown category, wrong vector length) is a typed
-// error naming the field, so the record goes to the DLQ instead of poisoning its batch.
+// (missing field, non-finite number, a number float32 cannot hold, unknown category, wrong
+// vector length) is a typed error naming the field, so the record goes to the DLQ instead
+// of poisoning its batch; an output that is not finite fails its own record the same way.
 import { AimassError } from "../common/errors.js";
 import type { ColumnConfig, ModelConfig, TensorInputConfig, Transform } from "../common/config/schema.js";
 import type { NamedTensors, TensorData } from "./inference/types.js";
@@ -11,6 +12,9 @@ export type Row = Record<string, number[]>;
 
 /** Features looked up for one event: view name → feature name → value (defaults applied). */
 export type FeatureValues = Record<string, Record<string, number>>;
+
+/** The largest finite float32: anything larger becomes ±Infinity in a Float32Array. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -145,6 +149,19 @@ export function toRow(model: ModelConfig, event: Record<string, unknown>, featur
           );
         }
       });
+    } else {
+      // The value the tensor receives (after the transform): 1e39 is finite here but would
+      // reach the model as Infinity.
+      values.forEach((v, i) => {
+        if (Math.abs(v) > FLOAT32_MAX) {
+          const field = fieldOfPosition(input, i);
+          throw new AimassError(
+            "FIELD_INVALID",
+            `field "${field}" is ${v}, beyond float32's range ±${FLOAT32_MAX} (input "${input.name}" is float32)`,
+            { details: { field } },
+          );
+        }
+      });
     }
     row[input.name] = values;
   }
@@ -203,4 +220,28 @@ export function fromTensors(
     }
   }
   return rows;
+}
+
+/**
+ * The error for one row's outputs when any value is NaN or ±Infinity (a prediction must never
+ * carry them: JSON would write null); undefined when every value is finite.
+ */
+export function nonFiniteOutput(
+  model: ModelConfig,
+  fields: Record<string, unknown>,
+): AimassError | undefined {
+  for (const out of model.outputs) {
+    const value = fields[out.field];
+    const values: unknown[] = Array.isArray(value) ? value : [value];
+    const i = values.findIndex((v) => typeof v !== "number" || !Number.isFinite(v));
+    if (i !== -1) {
+      const at = Array.isArray(value) ? ` at index ${i}` : "";
+      return new AimassError(
+        "INFERENCE_FAILED",
+        `model output "${out.name}" (field "${out.field}") is ${String(values[i])}${at} for this record, not a finite number`,
+        { details: { output: out.name, field: out.field } },
+      );
+    }
+  }
+  return undefined;
 }

@@ -6,7 +6,7 @@ import { featuresSchema } from "./sections/features.js";
 import { modelReferenceSchema, modelSchema } from "./sections/models.js";
 import { name } from "./sections/names.js";
 import { controlSchema, processingSchema, routingSchema } from "./sections/processing.js";
-import { inputSchema, outputSchema, topicSchema } from "./sections/topics.js";
+import { dlqSchema, inputSchema, outputSchema } from "./sections/topics.js";
 
 export { modelSchema, type Transform } from "./sections/models.js";
 
@@ -20,7 +20,7 @@ const pipelineObject = z.strictObject({
   }),
   input: inputSchema,
   output: outputSchema,
-  dlq: topicSchema,
+  dlq: dlqSchema,
   routing: routingSchema.prefault({}),
   /**
    * A Triton-like model repository: `<dir>/<name>/<version>/model.onnx`, the tensor mapping

@@ -1,14 +1,19 @@
 // Value codecs for events and predictions: plain JSON, or Avro in the Confluent wire format
 // (magic byte 0, 4-byte schema id, Avro binary) through @confluentinc/schemaregistry.
 // Decoding failures surface as AimassError codes so the pipeline can DLQ them by stage.
+import { isUtf8 } from "node:buffer";
 import {
   AvroDeserializer,
   AvroSerializer,
   SerdeType,
   SubjectNameStrategyType,
-  type SchemaRegistryClient,
+  type Client,
 } from "@confluentinc/schemaregistry";
 import { AimassError, errorMessage } from "../errors.js";
+import { installAvroBounds } from "./avro-bounds.js";
+
+// Before any schema is parsed: a corrupt block count must fail, not loop (avro-bounds.ts).
+installAvroBounds();
 
 export type Format = "json" | "avro";
 export type Decoded = Record<string, unknown>;
@@ -23,6 +28,8 @@ export function jsonCodec(): ValueCodec {
   return {
     format: "json",
     decode: async (_topic, bytes) => {
+      // toString would turn invalid bytes into U+FFFD and a wrong id or category would be scored.
+      if (!isUtf8(bytes)) throw new AimassError("DECODE_FAILED", "not valid JSON: the bytes are not UTF-8");
       let parsed: unknown;
       try {
         parsed = JSON.parse(bytes.toString("utf8"));
@@ -39,7 +46,7 @@ export function jsonCodec(): ValueCodec {
 }
 
 export interface AvroCodecOptions {
-  registry: SchemaRegistryClient;
+  registry: Client;
   /**
    * Serialize with the latest schema registered under `<topic>-value` (TopicNameStrategy).
    * Producers of predictions register it up front (`aimass topics create`), so workers never

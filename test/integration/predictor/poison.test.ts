@@ -1,10 +1,10 @@
 // Poison records of every kind against the real stack and an in-process Predictor: each one
-// lands in the DLQ exactly once, byte-identical, with headers naming the stage, the error
-// and its origin; every good record gets exactly one prediction; the worker never restarts
-// and keeps processing afterwards.
+// lands in the DLQ exactly once, byte-identical (or, over the DLQ's byte budget, cut down and
+// saying so), with headers naming the stage, the error and its origin; every good record gets
+// exactly one prediction; the worker never restarts, never hangs and keeps processing.
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import type { Admin, IHeaders, Kafka, Producer } from "kafkajs";
+import kafkajs, { type Admin, type IHeaders, type Kafka, type Producer } from "kafkajs";
 import { AvroSerializer, SerdeType, SubjectNameStrategyType } from "@confluentinc/schemaregistry";
 import type { PipelineConfig } from "../../../services/common/config/load.js";
 import { Predictor } from "../../../services/predictor/predictor.js";
@@ -19,6 +19,9 @@ import {
 } from "../../helpers/stack.js";
 import { readTopic, type ReadRecord } from "../../helpers/kafka-read.js";
 import { testPipelineConfig, type TestPipelineOverrides } from "../../helpers/pipeline.js";
+
+// kafkajs is CommonJS; Node's ESM loader does not find this export by name.
+const { ConfigResourceTypes } = kafkajs;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -36,7 +39,14 @@ interface Sent {
   headers: Record<string, Buffer>;
   partition: number;
   offset: string;
-  expect?: { stage: string; code: string; model?: { name: string; version: string }; message?: RegExp };
+  expect?: {
+    stage: string;
+    code: string;
+    model?: { name: string; version: string };
+    message?: RegExp;
+    /** The DLQ copy was over dlq.maxRecordBytes: what aimass.dlq.truncated must say. */
+    truncated?: string;
+  };
 }
 
 /** A t.after look-alike whose hooks run last-in first-out (see deferrer). */
@@ -193,13 +203,25 @@ function assertDlq(s: Scenario, dlq: ReadRecord[], poison: Sent[]): void {
     const expect = sent.expect;
     assert.ok(expect);
     const what = `${sent.key}: ${describeHeaders(rec.headers)}`;
-    if (sent.value === null) assert.equal(rec.value, null, what);
-    else assert.ok(rec.value !== null && rec.value.equals(sent.value), `${sent.key}: value differs`);
-    for (const [name, bytes] of Object.entries(sent.headers)) {
-      const h = rec.headers?.[name];
-      assert.ok(Buffer.isBuffer(h) && h.equals(bytes), `${sent.key}: header ${name} differs`);
-    }
     const h = (name: string) => headerText(rec.headers, `aimass.dlq.${name}`);
+    const cut = expect.truncated?.split(",") ?? [];
+    assert.equal(h("truncated"), expect.truncated, what);
+    if (sent.value === null) assert.equal(rec.value, null, what);
+    else if (cut.includes("value")) {
+      const prefix = rec.value ?? Buffer.alloc(0);
+      assert.ok(
+        prefix.length < sent.value.length && sent.value.subarray(0, prefix.length).equals(prefix),
+        what,
+      );
+    } else assert.ok(rec.value !== null && rec.value.equals(sent.value), `${sent.key}: value differs`);
+    for (const [name, bytes] of Object.entries(sent.headers)) {
+      const got = rec.headers?.[name];
+      if (cut.includes("headers")) assert.equal(got, undefined, `${sent.key}: header ${name} kept`);
+      else assert.ok(Buffer.isBuffer(got) && got.equals(bytes), `${sent.key}: header ${name} differs`);
+    }
+    if (expect.truncated !== undefined) {
+      assert.equal(h("original.bytes"), String(inputBytes(sent)), what);
+    } else assert.equal(h("original.bytes"), undefined, what);
     assert.equal(h("stage"), expect.stage, what);
     assert.equal(h("error.code"), expect.code, what);
     assert.equal(h("error.class"), `AimassError:${expect.code}`, what);
@@ -212,6 +234,12 @@ function assertDlq(s: Scenario, dlq: ReadRecord[], poison: Sent[]): void {
     assert.equal(h("model.version"), expect.model?.version, what);
     if (expect.message) assert.match(h("error.message") ?? "", expect.message, what);
   }
+}
+
+/** What input.maxRecordBytes counts: key, value, and every header's name and value. */
+function inputBytes(sent: Sent): number {
+  const headers = Object.entries(sent.headers).reduce((n, [k, v]) => n + Buffer.byteLength(k) + v.length, 0);
+  return Buffer.byteLength(sent.key) + (sent.value?.length ?? 0) + headers;
 }
 
 /** One prediction per good record, keyed like it, with the event id and model lineage. */
@@ -296,7 +324,15 @@ test(
       ],
       ["p-array", "[1,2,3]", { stage: "decode", code: "DECODE_FAILED", message: /not an object/ }],
       ["p-tombstone", null, { stage: "decode", code: "DECODE_FAILED", message: /tombstone/ }],
-      ["p-size", big, { stage: "size", code: "PAYLOAD_TOO_LARGE", message: /4096 bytes, limit 2048/ }],
+      [
+        "p-size",
+        big,
+        {
+          stage: "size",
+          code: "PAYLOAD_TOO_LARGE",
+          message: /\(value 4096, key 6, headers \d+\), limit 2048 \(input.maxRecordBytes\)/,
+        },
+      ],
       [
         "p-missing",
         JSON.stringify({ id: "id-p-missing", type: "cart", quantity: 1, ts: TS }),
@@ -515,6 +551,194 @@ test(
     ]);
     assertDlq(s, dlq, poison);
     assertPredictions(s, predictions, good, assertPropensity("shop-propensity"));
+    await assertHealthyAndStop();
+  },
+);
+
+test(
+  "Avro bomb, near-limit values, large headers and 1e39 among good records: input = predictions ∪ DLQ, each once, no hang",
+  { timeout: 90_000 },
+  async (t) => {
+    // Scaled-down limits with the real broker enforcing the DLQ topic's: a DLQ copy over
+    // max.message.bytes would be refused and its transaction retried forever.
+    const dlqBudget = 16_384;
+    const s = await scenario(t, "poison-limits", {
+      inputFormat: "avro",
+      maxRecordBytes: 60_000,
+      maxDelayMs: 20,
+      patch: (raw) => {
+        const shop = raw.models[0];
+        assert.ok(shop);
+        raw.models.push({
+          ...shop,
+          name: "shop-vec",
+          inputs: [{ name: "features", type: "float32", columns: [{ field: "vec", length: 8 }] }],
+        });
+        raw.routing = { ...raw.routing, routes: { ...raw.routing?.routes, vec: "shop-vec" } };
+        raw.dlq = { ...raw.dlq, maxRecordBytes: dlqBudget };
+        // Requests (and so record batches) below the DLQ topic's limit too.
+        raw.processing = { ...raw.processing, maxRequestBytes: 18_000 };
+      },
+    });
+    await s.admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: s.topics.dlq,
+          configEntries: [{ name: "max.message.bytes", value: "20000" }],
+        },
+      ],
+    });
+    const described = await s.admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        { type: ConfigResourceTypes.TOPIC, name: s.topics.dlq, configNames: ["max.message.bytes"] },
+      ],
+    });
+    assert.equal(described.resources[0]?.configEntries[0]?.configValue, "20000");
+
+    const registry = testRegistry();
+    const schema = {
+      type: "record",
+      name: "ShopEventLimits",
+      namespace: "dev.aimass.test",
+      fields: [
+        { name: "id", type: "string" },
+        { name: "type", type: "string" },
+        { name: "price", type: "double" },
+        { name: "quantity", type: "int" },
+        { name: "ts", type: "long" },
+        { name: "vec", type: { type: "array", items: "double" } },
+        { name: "tags", type: { type: "map", values: "string" } },
+      ],
+    };
+    await registry.register(`${s.topics.input}-value`, {
+      schemaType: "AVRO",
+      schema: JSON.stringify(schema),
+    });
+    const serializer = new AvroSerializer(registry, SerdeType.VALUE, {
+      subjectNameStrategyType: SubjectNameStrategyType.TOPIC,
+      useLatestVersion: true,
+      autoRegisterSchemas: false,
+    });
+    const avro = (key: string, o: { type?: string; vec?: number[]; tags?: Record<string, string> } = {}) =>
+      serializer.serialize(s.topics.input, {
+        id: `id-${key}`,
+        type: o.type ?? "view",
+        price: 5.5,
+        quantity: 2,
+        ts: TS,
+        vec: o.vec ?? [],
+        tags: o.tags ?? {},
+      });
+    const vec = (first: number) => [first, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7];
+    const shopModel = { name: "shop-propensity", version: "1" };
+    const vecModel = { name: "shop-vec", version: "1" };
+    const blob = (n: number, i = 0) => Buffer.alloc(n, 0x41 + i);
+
+    // A valid record ends with the empty tags map's terminator; in its place, a block that
+    // declares 2^52 entries (zig-zag varint 80 80 80 80 80 80 80 10), one entry following.
+    const valid = await avro("p-bomb");
+    assert.equal(valid[valid.length - 1], 0);
+    const bomb = Buffer.concat([
+      valid.subarray(0, -1),
+      Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10, 2, 0x6b, 2, 0x76]),
+    ]);
+    const manyHeaders = Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`h${i}`, Buffer.from([i])]));
+    const bigHeaders = { "x-a": blob(15_000, 0), "x-b": blob(15_000, 1), "x-c": blob(15_000, 2) };
+    const nearLimit = { pad: "n".repeat(59_000) };
+
+    const poisonSpecs: Array<[string, Buffer, Record<string, Buffer>, NonNullable<Sent["expect"]>]> = [
+      [
+        "p-bomb",
+        bomb,
+        poisonHeaders("bomb", 0),
+        { stage: "decode", code: "DECODE_FAILED", message: /corrupt Avro block: 4503599627370496 items/ },
+      ],
+      [
+        "p-near-limit",
+        await avro("p-near-limit", { type: "refund", tags: nearLimit }),
+        poisonHeaders("near-limit", 1),
+        { stage: "route", code: "ROUTE_UNKNOWN", truncated: "headers,value" },
+      ],
+      [
+        "p-over-limit",
+        await avro("p-over-limit", { tags: { pad: "o".repeat(70_000) } }),
+        poisonHeaders("over-limit", 2),
+        {
+          stage: "size",
+          code: "PAYLOAD_TOO_LARGE",
+          message: /limit 60000 \(input.maxRecordBytes\)/,
+          truncated: "headers,value",
+        },
+      ],
+      [
+        "p-header-big",
+        await avro("p-header-big"),
+        { "x-blob": blob(20_000) },
+        {
+          stage: "size",
+          code: "PAYLOAD_TOO_LARGE",
+          message: /header "x-blob" is 20006 bytes, limit 16384/,
+          truncated: "headers",
+        },
+      ],
+      [
+        "p-many-headers",
+        await avro("p-many-headers"),
+        manyHeaders,
+        { stage: "size", code: "PAYLOAD_TOO_LARGE", message: /70 headers, limit 64/ },
+      ],
+      [
+        "p-big-headers",
+        await avro("p-big-headers", { type: "refund" }),
+        bigHeaders,
+        { stage: "route", code: "ROUTE_UNKNOWN", truncated: "headers" },
+      ],
+      [
+        "p-1e39",
+        await avro("p-1e39", { type: "vec", vec: vec(1e39) }),
+        poisonHeaders("1e39", 6),
+        {
+          stage: "validate",
+          code: "FIELD_INVALID",
+          model: vecModel,
+          message: /"vec" is 1e\+39, beyond float32/,
+        },
+      ],
+    ];
+    const goodSpecs: Array<[string, Buffer, Record<string, Buffer>]> = [
+      ["g-near-limit", await avro("g-near-limit", { type: "cart", tags: nearLimit }), {}],
+      ["g-big-headers", await avro("g-big-headers", { type: "purchase" }), bigHeaders],
+      ["g-vec", await avro("g-vec", { type: "vec", vec: vec(0.9) }), {}],
+    ];
+
+    const good: Sent[] = [];
+    const poison: Sent[] = [];
+    const types = ["view", "cart", "purchase"];
+    for (let i = 0; i < poisonSpecs.length; i++) {
+      good.push(await send(s, i % 3, `g-${i}`, await avro(`g-${i}`, { type: types[i % 3] ?? "view" })));
+      const [key, value, headers, expect] = poisonSpecs[i] as (typeof poisonSpecs)[number];
+      poison.push(await send(s, (i + 1) % 3, key, value, headers, expect));
+      const g = goodSpecs[i];
+      if (g) good.push(await send(s, (i + 2) % 3, g[0], g[1], g[2]));
+    }
+
+    const { predictor, assertHealthyAndStop } = await startPredictor(s);
+    await waitCommitted(s);
+    const [predictions, dlq] = await Promise.all([
+      readExactly(s, s.topics.output, good.length),
+      readExactly(s, s.topics.dlq, poison.length),
+    ]);
+    // Every input exactly once: as a prediction or as a DLQ record, never both.
+    const landed = [...predictions, ...dlq].map((r) => r.key ?? "").sort();
+    assert.deepEqual(landed, [...good, ...poison].map((r) => r.key).sort());
+    assertDlq(s, dlq, poison);
+    assertPredictions(s, predictions, good, (sent, p) =>
+      assertPropensity(sent.key === "g-vec" ? vecModel.name : shopModel.name)(sent, p),
+    );
+    assert.equal(await counter(predictor.metrics.dlq), poison.length);
     await assertHealthyAndStop();
   },
 );

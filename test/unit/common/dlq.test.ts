@@ -1,10 +1,12 @@
 // Dead-letter messages: the source record's key, value and headers pass through byte for
-// byte, and the aimass.dlq.* headers say where it came from and why it failed.
+// byte, and the aimass.dlq.* headers say where it came from and why it failed; a record over
+// the DLQ's byte budget is cut down and says what was cut.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { IHeaders } from "kafkajs";
+import type { IHeaders, Message } from "kafkajs";
 import { AimassError } from "../../../services/common/errors.js";
-import { DLQ_HEADER, dlqMessage } from "../../../services/common/dlq.js";
+import { DLQ_FIT_HEADER, DLQ_HEADER, dlqMessage, recordBytes } from "../../../services/common/dlq.js";
+import { messageBytes } from "../../../services/common/kafka/slices.js";
 import type { SourceRecord } from "../../../services/common/records.js";
 
 function record(overrides: Partial<SourceRecord> = {}): SourceRecord {
@@ -140,4 +142,95 @@ test("a record replayed from a DLQ gets fresh aimass.dlq.* headers, not its old 
   assert.equal(header(msg.headers, "aimass.dlq.error.code"), "FIELD_INVALID");
   assert.equal(header(msg.headers, "aimass.dlq.source.offset"), "9007199254740993");
   assert.equal(header(msg.headers, "x-keep"), "me");
+});
+
+// The DLQ byte budget (dlq.maxRecordBytes): a DLQ record never grows past it, whatever the
+// input's value, key or headers, so the broker never refuses it and its transaction commits.
+
+const BUDGET = 10_000;
+const ctxWithBudget = { pipeline: "shop", model: { name: "m", version: "1" }, maxRecordBytes: BUDGET };
+
+function bytes(n: number, fill = 0x61): Buffer {
+  return Buffer.alloc(n, fill);
+}
+
+function assertKeepsOrigin(msg: Message, source: SourceRecord): void {
+  assert.ok(messageBytes(msg) <= BUDGET, `${messageBytes(msg)} bytes, budget ${BUDGET}`);
+  assert.equal(header(msg.headers, DLQ_HEADER.sourceTopic), source.topic);
+  assert.equal(header(msg.headers, DLQ_HEADER.sourcePartition), String(source.partition));
+  assert.equal(header(msg.headers, DLQ_HEADER.sourceOffset), source.offset);
+  assert.equal(header(msg.headers, DLQ_HEADER.stage), "size");
+  assert.equal(header(msg.headers, DLQ_HEADER.errorCode), "PAYLOAD_TOO_LARGE");
+  assert.equal(header(msg.headers, DLQ_HEADER.modelName), "m");
+  assert.equal(header(msg.headers, DLQ_FIT_HEADER.originalBytes), String(recordBytes(source)));
+}
+
+const tooLarge = new AimassError("PAYLOAD_TOO_LARGE", "too large");
+
+test("a DLQ record within the budget is untouched and has no truncation headers", () => {
+  const source = record({ value: bytes(5_000) });
+  const msg = dlqMessage(source, "size", tooLarge, ctxWithBudget);
+  assert.ok((msg.value as Buffer).equals(source.value as Buffer));
+  assert.equal(header(msg.headers, "plain"), "text");
+  assert.equal(header(msg.headers, DLQ_FIT_HEADER.truncated), undefined);
+  assert.equal(header(msg.headers, DLQ_FIT_HEADER.originalBytes), undefined);
+});
+
+test("a value near the limit: the input's headers are dropped, then the value is cut to fit", () => {
+  const source = record({ value: bytes(BUDGET - 50) });
+  const msg = dlqMessage(source, "size", tooLarge, ctxWithBudget);
+  assertKeepsOrigin(msg, source);
+  assert.equal(header(msg.headers, DLQ_FIT_HEADER.truncated), "headers,value");
+  for (const name of Object.keys(source.headers)) assert.equal(msg.headers?.[name], undefined, name);
+  const value = msg.value as Buffer;
+  assert.ok(value.length > 0 && value.length < (source.value as Buffer).length);
+  assert.ok((source.value as Buffer).subarray(0, value.length).equals(value), "the value's prefix is kept");
+  assert.ok((msg.key as Buffer).equals(source.key as Buffer), "the key is kept");
+  // As much of the value as fits: one byte more would not.
+  assert.ok(messageBytes({ ...msg, value: bytes(value.length + 40) }) > BUDGET);
+});
+
+test("a small value with large headers: only the headers go", () => {
+  const source = record({ value: Buffer.from('{"id":1}'), headers: { big: bytes(20_000), small: "s" } });
+  const msg = dlqMessage(source, "size", tooLarge, ctxWithBudget);
+  assertKeepsOrigin(msg, source);
+  assert.equal(header(msg.headers, DLQ_FIT_HEADER.truncated), "headers");
+  assert.ok((msg.value as Buffer).equals(source.value as Buffer));
+  assert.equal(msg.headers?.big, undefined);
+  assert.equal(msg.headers?.small, undefined);
+});
+
+test("a key too large for the budget is cut after the value", () => {
+  const source = record({ key: bytes(30_000, 0x6b), value: Buffer.from("v") });
+  const msg = dlqMessage(source, "size", tooLarge, ctxWithBudget);
+  assertKeepsOrigin(msg, source);
+  assert.equal(header(msg.headers, DLQ_FIT_HEADER.truncated), "headers,value,key");
+  assert.equal((msg.value as Buffer).length, 0);
+  const key = msg.key as Buffer;
+  assert.ok(key.length > 0 && (source.key as Buffer).subarray(0, key.length).equals(key));
+});
+
+test("a tombstone with oversized headers stays a tombstone", () => {
+  const source = record({ value: null, headers: { big: bytes(50_000) } });
+  const msg = dlqMessage(source, "size", tooLarge, ctxWithBudget);
+  assertKeepsOrigin(msg, source);
+  assert.equal(msg.value, null);
+  assert.equal(header(msg.headers, DLQ_FIT_HEADER.truncated), "headers");
+});
+
+test("repeated headers and a long error message count too; the result is never over the budget", () => {
+  const long = new AimassError("PAYLOAD_TOO_LARGE", "é".repeat(5_000));
+  for (const size of [0, 1, 100, 8_000, 9_000, 9_500, 9_900, 10_000, 10_100, 50_000]) {
+    const source = record({ value: bytes(size), headers: { rep: [bytes(300), bytes(300)], x: "y" } });
+    const msg = dlqMessage(source, "size", long, ctxWithBudget);
+    assert.ok(messageBytes(msg) <= BUDGET, `value ${size}: ${messageBytes(msg)} bytes`);
+    assert.equal(header(msg.headers, DLQ_HEADER.sourceOffset), source.offset);
+  }
+});
+
+test("without a budget (the feature writer) nothing is cut", () => {
+  const source = record({ value: bytes(2_000_000) });
+  const msg = dlqMessage(source, "size", tooLarge, { pipeline: "p" });
+  assert.equal((msg.value as Buffer).length, 2_000_000);
+  assert.equal(header(msg.headers, "plain"), "text");
 });

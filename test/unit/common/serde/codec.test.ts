@@ -1,4 +1,4 @@
-// The JSON value codec (Avro is covered by the integration tests against the registry).
+// The JSON value codec (Avro: avro-bounds.test.ts and the integration tests against the registry).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isAimassError } from "../../../../services/common/errors.js";
@@ -46,6 +46,13 @@ test("invalid JSON is DECODE_FAILED", async () => {
   await decodeFails(Buffer.from([0xff, 0xfe, 0x00, 0x01]), /not valid JSON/);
   await decodeFails(Buffer.alloc(0), /not valid JSON/);
   await decodeFails(Buffer.from('{"a":1}{"b":2}'), /not valid JSON/);
+});
+
+test("bytes that are not UTF-8 are DECODE_FAILED even inside a JSON string (no silent U+FFFD)", async () => {
+  const inString = Buffer.concat([Buffer.from('{"id":"u'), Buffer.from([0xc3]), Buffer.from('"}')]);
+  assert.equal(JSON.parse(inString.toString("utf8")).id, "u\ufffd", "what toString alone would decode");
+  await decodeFails(inString, /not UTF-8/);
+  await decodeFails(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0xed, 0xa0, 0x80, 0x7d]), /not UTF-8/); // a surrogate
 });
 
 test("valid JSON that is not an object is DECODE_FAILED", async () => {
