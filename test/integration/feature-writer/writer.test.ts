@@ -21,6 +21,7 @@ import {
   testRegistry,
   uniqueName,
 } from "../../helpers/stack.js";
+import { retrying } from "../../helpers/retrying.js";
 import { readTopic } from "../../helpers/kafka-read.js";
 import { repoPath, testPipelineRaw } from "../../helpers/pipeline.js";
 import { OwnRedis } from "../../helpers/redis-server.js";
@@ -143,10 +144,9 @@ function sendUpdate(s: Setup, view: string, key: string, ts: number, values: Rec
 }
 
 async function committed(s: Setup): Promise<Map<number, bigint>> {
-  const [entry] = await s.admin.fetchOffsets({
-    groupId: `${s.config.pipeline.groupId}-features`,
-    topics: [s.updates],
-  });
+  const [entry] = await retrying(() =>
+    s.admin.fetchOffsets({ groupId: `${s.config.pipeline.groupId}-features`, topics: [s.updates] }),
+  );
   return new Map((entry?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
 }
 
