@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { InputRecord } from "../../../../load-tests/chaos/checks.js";
-import { toOutputs } from "../../../../load-tests/chaos/evaluate.js";
+import { toOutputs } from "../../../../load-tests/chaos/readback.js";
 import type { RunPipeline } from "../../../../load-tests/chaos/pipeline.js";
 import type { ReadRecord } from "../../../../load-tests/chaos/reader.js";
 
