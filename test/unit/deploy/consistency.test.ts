@@ -789,13 +789,13 @@ function sourceHas(file: string, needle: string): boolean {
 }
 
 test("the KafkaUsers' ACLs are exactly what the pipeline needs (least privilege)", () => {
-  // Transactional ids: `${transactionalIdPrefix}.${topic}.${partition}` (predictor.ts).
+  // Transactional ids: `${transactionalIdPrefix}.${topic}.${partition}` (partition-workers.ts).
   assert.ok(
     sourceHas(
-      "services/predictor/predictor.ts",
+      "services/predictor/partition-workers.ts",
       "`${config.pipeline.transactionalIdPrefix}.${topic}.${partition}`",
     ),
-    "predictor.ts no longer builds transactional ids as <prefix>.<topic>.<partition>: update the ACLs",
+    "partition-workers.ts no longer builds transactional ids as <prefix>.<topic>.<partition>: update the ACLs",
   );
   // The feature writer's group: `${groupId}-features` (writer.ts).
   assert.ok(
