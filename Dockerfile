@@ -32,7 +32,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && rm -rf node_modules/onnxruntime-node/bin/napi-v6/darwin node_modules/onnxruntime-node/bin/napi-v6/win32 \
   && npm cache clean --force
-# --ignore-scripts skipped the root postinstall: apply the kafkajs performance patch (patches/).
+# --ignore-scripts skipped the root postinstall: apply the kafkajs patches (patches/kafkajs.mjs).
 COPY patches ./patches
 RUN node patches/kafkajs.mjs && node patches/kafkajs.mjs --check
 COPY --from=build /app/dist/services ./dist/services

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Two performance fixes to kafkajs 2.2.4 (its last release; the project is unmaintained, so
-// they cannot go upstream). Both are on the produce path every prediction takes:
+// Two performance fixes and one correctness fix to kafkajs 2.2.4 (its last release; the
+// project is unmaintained, so they cannot go upstream). All are on the produce path every
+// prediction takes:
 //
 // 1. protocol/encoder.js allocates every Encoder's buffer with Buffer.alloc (zero-filled,
 //    never pooled): one 512-byte buffer per record and per header. Buffer.allocUnsafe is safe
@@ -8,16 +9,22 @@
 //    `offset` by exactly the bytes it wrote, so no uninitialised byte is ever sent.
 // 2. producer/groupMessagesPerPartition.js copies the partition's array for every message
 //    ([...current, message]): O(n²) per send. Replaced by an O(n) push, same grouping and order.
+// 3. producer/sendMessages.js loses and duplicates records of a send that spans several
+//    brokers when one of them fails (a leader move, a broker restart). The file is replaced by
+//    patches/kafkajs/send-messages.js, whose header says what changed; the original is kept
+//    next to it as sendMessages.js.orig for --revert.
 //
-// Measured in load-tests/bench-kafkajs-encode.ts: encoding a 500-record produce request
+// 1 and 2 are measured in load-tests/bench-kafkajs-encode.ts: encoding a 500-record produce request
 // with aimass's five lineage headers, per record, before and after (BENCHMARKS.md).
 // The patch is idempotent; `--check` exits 1 when kafkajs is installed unpatched. A kafkajs
 // other than 2.2.4 is left alone (correct, just slower) with a notice. `--revert` restores
 // the original files (the benchmark measures both).
 //   node patches/kafkajs.mjs [--check | --revert]
-import { readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const VERSION = "2.2.4";
 const MARK = "/* aimass-patch */";
@@ -57,6 +64,16 @@ const patches = [
   },
 ];
 
+/** Whole files replaced: the original's sha256 and the replacement next to this script. */
+const replacements = [
+  {
+    file: "src/producer/sendMessages.js",
+    original: "8a120e6993955e040a13014cccebd79b8d41e7355d6eda1065fa83fea2fbbcdb",
+    with: join(dirname(fileURLToPath(import.meta.url)), "kafkajs/send-messages.js"),
+  },
+];
+const sha256 = (text) => createHash("sha256").update(text).digest("hex");
+
 function kafkajsDir() {
   const require = createRequire(import.meta.url);
   return dirname(require.resolve("kafkajs/package.json"));
@@ -78,6 +95,13 @@ export function patchState(dir = kafkajsDir()) {
         return { state: "other", detail: `${p.file} differs from kafkajs ${VERSION}` };
     }
   }
+  for (const r of replacements) {
+    total++;
+    const text = readFileSync(join(dir, r.file), "utf8");
+    if (text === readFileSync(r.with, "utf8")) patched++;
+    else if (sha256(text) !== r.original)
+      return { state: "other", detail: `${r.file} differs from kafkajs ${VERSION}` };
+  }
   return { state: patched === total ? "patched" : "unpatched", detail: `${patched}/${total} applied` };
 }
 
@@ -91,6 +115,19 @@ function apply(dir, revert = false) {
     }
     writeFileSync(path, text);
   }
+  for (const r of replacements) {
+    const path = join(dir, r.file);
+    const backup = `${path}.orig`;
+    const text = readFileSync(path, "utf8");
+    if (revert) {
+      if (sha256(text) === r.original) continue;
+      if (!existsSync(backup)) throw new Error(`patch-kafkajs: cannot revert ${r.file}: no ${backup}`);
+      writeFileSync(path, readFileSync(backup));
+    } else if (sha256(text) === r.original) {
+      writeFileSync(backup, text);
+      writeFileSync(path, readFileSync(r.with));
+    }
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -102,7 +139,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   } else if (process.argv.includes("--revert")) {
     if (before.state !== "other") apply(dir, true);
   } else if (before.state === "other") {
-    process.stderr.write(`patch-kafkajs: left alone: ${before.detail} (correct, but slower to produce)\n`);
+    process.stderr.write(
+      `patch-kafkajs: left alone: ${before.detail} (slower to produce, and a send across brokers that fails can lose or duplicate records)\n`,
+    );
   } else if (before.state === "unpatched") {
     apply(dir);
     const after = patchState(dir);

@@ -10,6 +10,7 @@ import type { Logger } from "../common/logger.js";
 import type { PipelineConfig } from "../common/config/load.js";
 import type { ModelConfig } from "../common/config/schema.js";
 import { createKafka } from "../common/kafka/client.js";
+import { assertKafkajsPatched } from "../common/kafka/kafkajs-patched.js";
 import { createSchemaRegistryClient } from "../common/serde/schema-registry.js";
 import { avroCodec, jsonCodec, type Format, type ValueCodec } from "../common/serde/codec.js";
 import { FeatureStore } from "../common/features/store.js";
@@ -44,6 +45,7 @@ export interface ComposeOptions {
 
 export async function composePredictor(o: ComposeOptions): Promise<PredictorParts> {
   const { config, logger: log, metrics } = o;
+  assertKafkajsPatched();
   const closers: Array<[string, () => Promise<unknown>]> = [];
   const close = () => closeAll(log, [...closers].reverse());
   try {

@@ -7,6 +7,10 @@ import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { repoRoot as REPO } from "../../../helpers/pipeline.js";
+import {
+  assertKafkajsPatched,
+  kafkajsSendIsPatched,
+} from "../../../../services/common/kafka/kafkajs-patched.js";
 const require = createRequire(join(REPO, "package.json"));
 
 type Message = { key: string; value: string; headers?: Record<string, string> };
@@ -23,7 +27,7 @@ test("npm ci left kafkajs patched", () => {
   const out = execFileSync(process.execPath, [join(REPO, "patches/kafkajs.mjs"), "--check"], {
     encoding: "utf8",
   });
-  assert.match(out, /kafkajs: patched \(3\/3 applied\)/);
+  assert.match(out, /kafkajs: patched \(4\/4 applied\)/);
 });
 
 test("messages are grouped per partition, in their original order", () => {
@@ -83,4 +87,19 @@ test("an encoded produce request is the same whatever garbage the buffer pool he
   const b = await encode(0x55);
   assert.ok(a.length > 300 * 20);
   assert.ok(a.equals(b), "encodings differ: uninitialised bytes reached the wire");
+});
+
+test("the predictor refuses to start on a kafkajs without the send patch", () => {
+  const run = (args: string[]) =>
+    execFileSync(process.execPath, [join(REPO, "patches/kafkajs.mjs"), ...args], { encoding: "utf8" });
+  assert.equal(kafkajsSendIsPatched(), true);
+  assert.doesNotThrow(() => assertKafkajsPatched());
+  run(["--revert"]);
+  try {
+    assert.equal(kafkajsSendIsPatched(), false);
+    assert.throws(() => assertKafkajsPatched(), /patches\/kafkajs\.mjs/);
+  } finally {
+    run([]);
+  }
+  assert.equal(kafkajsSendIsPatched(), true);
 });
