@@ -10,7 +10,7 @@ import { messageBytes } from "./kafka/slices.js";
 import type { SourceRecord } from "./records.js";
 
 export type DlqStage =
-  "size" | "decode" | "route" | "features" | "validate" | "inference" | "encode" | "apply";
+  "size" | "decode" | "route" | "features" | "validate" | "inference" | "encode" | "produce" | "apply";
 
 export const DLQ_HEADER = {
   sourceTopic: "aimass.dlq.source.topic",

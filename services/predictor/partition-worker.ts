@@ -17,9 +17,11 @@ import type { TransactionalSink } from "../common/kafka/transactional-sink.js";
 import type { SourceRecord } from "../common/records.js";
 import { ABORTED, exceedsGrace, sleep, untilAborted } from "../common/lifecycle.js";
 import { TUNING } from "../common/tuning.js";
-import { mergeDlqCounts, type ChunkPreparer, type CommittedInfo } from "./chunk.js";
+import { committedInfo, transactionMessages, type ChunkPreparer, type CommittedInfo } from "./chunk.js";
 import { ChunkQueue } from "./chunk-queue.js";
 import { StreamGuard } from "./stream-guard.js";
+import { handleRefusal } from "./refused.js";
+import type { DlqContext } from "../common/dlq.js";
 
 export type PartitionState = "starting" | "running" | "stopping" | "stopped" | "fenced";
 
@@ -30,6 +32,8 @@ export interface PartitionWorkerOptions {
   outputTopic: string;
   dlqTopic: string;
   shadowTopic: string;
+  /** For the DLQ record of an input whose prediction the broker refuses. */
+  dlq: DlqContext;
   /** Ready chunks queued behind the head are committed with it, up to this many records. */
   maxRecordsPerTransaction: number;
   retryInitialMs: number;
@@ -69,6 +73,8 @@ export class PartitionWorker {
   private lost: AimassError | undefined;
   private readonly done: Promise<void>;
   private readonly log: Logger;
+  /** A commit failed with a record rejection: commit the head alone, one message per request. */
+  private isolate = false;
 
   constructor(private readonly o: PartitionWorkerOptions) {
     this.log = o.logger.child({ topic: o.topic, partition: o.partition });
@@ -160,6 +166,7 @@ export class PartitionWorker {
         const outcome = await this.commitHead();
         if (!outcome.ok && this.stopController.signal.aborted) continue; // stopped: not a failure
         if (outcome.ok) {
+          this.isolate = false;
           this.queue.shift(outcome.chunks);
           this.progressAt = performance.now();
           backoff = this.o.retryInitialMs;
@@ -238,10 +245,8 @@ export class PartitionWorker {
     const started = performance.now();
     let group;
     try {
-      group = await untilAborted(
-        this.queue.group(this.o.maxRecordsPerTransaction),
-        this.stopController.signal,
-      );
+      const maxRecords = this.isolate ? 0 : this.o.maxRecordsPerTransaction;
+      group = await untilAborted(this.queue.group(maxRecords), this.stopController.signal);
     } catch (error) {
       return { ok: false, stage: "prepare", error };
     }
@@ -249,28 +254,18 @@ export class PartitionWorker {
     if (group === ABORTED)
       return { ok: false, stage: "prepare", error: new AimassError("SHUTDOWN_TIMEOUT", "stopped") };
     const { prepared, nextOffset } = group;
-    const topicMessages = [
-      { topic: this.o.outputTopic, messages: prepared.flatMap((p) => p.predictions) },
-      { topic: this.o.dlqTopic, messages: prepared.flatMap((p) => p.dlq) },
-      { topic: this.o.shadowTopic, messages: prepared.flatMap((p) => p.shadow) },
-    ].filter((t) => t.messages.length > 0);
+    const topicMessages = transactionMessages(prepared, this.o);
     try {
       const sink = this.sink;
       if (!sink) throw new AimassError("KAFKA_TRANSIENT", "no transactional producer");
       const { groupId, topic, partition } = this.o;
-      await sink.commit({ topicMessages, offset: { groupId, topic, partition, offset: nextOffset } });
+      const offset = { groupId, topic, partition, offset: nextOffset };
+      await sink.commit({ topicMessages, offset, isolate: this.isolate });
     } catch (error) {
+      if (handleRefusal(error, group, this.o, this.log)) this.isolate = true;
       return { ok: false, stage: "commit", error };
     }
-    const records = group.records.flat();
-    this.o.onCommitted({
-      timestamps: records.map((r) => Number(r.timestamp)),
-      nextOffset,
-      records: records.length,
-      predictions: prepared.reduce((n, p) => n + p.predictions.length, 0),
-      dlq: mergeDlqCounts(prepared.map((p) => p.dlqByStage)),
-      ms: performance.now() - started,
-    });
+    this.o.onCommitted(committedInfo(group, performance.now() - started));
     return { ok: true, chunks: prepared.length };
   }
 

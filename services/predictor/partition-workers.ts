@@ -53,6 +53,7 @@ export class PartitionWorkers {
       outputTopic: config.output.topic,
       dlqTopic: config.dlq.topic,
       shadowTopic: config.output.shadowTopic,
+      dlq: { pipeline: config.pipeline.name, maxRecordBytes: config.dlq.maxRecordBytes },
       maxRecordsPerTransaction: config.processing.maxRecordsPerTransaction,
       retryInitialMs: config.processing.retryInitialMs,
       retryMaxMs: config.processing.retryMaxMs,

@@ -103,7 +103,14 @@ export class RecordProcessor implements ChunkPreparer {
       : [];
     const steps: Step[] = routed.map((s, i) => (s.kind === "dlq" ? s : this.submit(s, enrichments[i])));
 
-    const out: ProcessedChunk = { predictions: [], dlq: [], shadow: [], dlqByStage: {}, shadowFailures: 0 };
+    const out: ProcessedChunk = {
+      predictions: [],
+      predictionSources: [],
+      dlq: [],
+      shadow: [],
+      dlqByStage: {},
+      shadowFailures: 0,
+    };
     const dlq = (i: number, record: SourceRecord, stage: DlqStage, error: unknown, model?: ScoringModel) => {
       span.fail(i, stage);
       this.addDlq(out, record, stage, error, model);
@@ -132,6 +139,7 @@ export class RecordProcessor implements ChunkPreparer {
         const headers = this.headers(record, step.model, span.headersFor(i));
         if (step.enrichment?.fallback) headers["aimass.features.fallback"] = "1";
         out.predictions.push(await this.prediction(record, step, outcome.value, headers));
+        out.predictionSources.push(i);
       } catch (error) {
         if (isAimassError(error) && error.canRetry) throw error;
         dlq(i, record, "encode", error, step.model);

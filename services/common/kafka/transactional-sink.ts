@@ -7,16 +7,23 @@
 // a resend on the same producer can be taken by the leader as a duplicate of an aborted
 // batch. After any failed transaction the caller therefore discards the sink and fences
 // with a new one (new producer id and epoch, fresh sequence numbers) before it retries.
-import type { Kafka, Producer, TopicMessages } from "kafkajs";
-import { AimassError, errorMessage } from "../errors.js";
+import type { Kafka, Producer, TopicMessages, Transaction } from "kafkajs";
+import { AimassError, errorMessage, isAimassError } from "../errors.js";
 import { TUNING } from "../tuning.js";
 import { sliceByBytes } from "./slices.js";
-import { isFenced, sendOffsetsRetrying } from "./transactions.js";
+import { isFenced, isRecordRejection, kafkaErrorType, sendOffsetsRetrying } from "./transactions.js";
 
 export interface SinkWrite {
   topicMessages: TopicMessages[];
   /** The consumer offset to commit with the messages: the next record to read. */
   offset: { groupId: string; topic: string; partition: number; offset: bigint };
+  /**
+   * Each message in a produce request of its own, so that a record the broker refuses is
+   * named: the commit then rejects KAFKA_RECORD_REJECTED with `details.topic` and
+   * `details.index` (the message's index in that topic's messages). Slow; for finding the
+   * record after a commit failed with a record rejection.
+   */
+  isolate?: boolean;
 }
 
 export interface TransactionalSink {
@@ -29,7 +36,8 @@ export interface TransactionalSink {
   /**
    * Writes the messages and the offset in one transaction. Rejects KAFKA_FENCED when a newer
    * producer owns the id, otherwise KAFKA_TRANSIENT (stage "commit"): the outcome may be
-   * unknown (EndTxn sent, no answer), and the sink must not be used again.
+   * unknown (EndTxn sent, no answer), and the sink must not be used again. With `isolate`,
+   * KAFKA_RECORD_REJECTED names the refused record; the sink must not be used again either.
    */
   commit(write: SinkWrite): Promise<void>;
   /** Disconnects. An open transaction stays open until a newer producer's fence settles it. */
@@ -91,14 +99,17 @@ export function kafkaTransactionalSink(o: KafkaSinkOptions): TransactionalSink {
       try {
         // One request for all topics (fewer round trips inside the transaction), unless that
         // would make a record batch bigger than the broker takes: then several, same transaction.
-        for (const slice of sliceByBytes(write.topicMessages, o.maxRequestBytes))
-          await txn.sendBatch({ topicMessages: slice });
+        if (write.isolate) await sendOneByOne(txn, write.topicMessages);
+        else
+          for (const slice of sliceByBytes(write.topicMessages, o.maxRequestBytes))
+            await txn.sendBatch({ topicMessages: slice });
         const { groupId, topic, partition, offset } = write.offset;
         await sendOffsetsRetrying(txn, groupId, [
           { topic, partitions: [{ partition, offset: offset.toString() }] },
         ]);
         await txn.commit();
       } catch (err) {
+        if (isAimassError(err, "KAFKA_RECORD_REJECTED")) throw err;
         // No abort: against a broker that is down it would wait out the request timeout, and
         // the caller's next producer fences at once, which aborts whatever this one left open.
         throw classify(err, "transaction");
@@ -110,4 +121,22 @@ export function kafkaTransactionalSink(o: KafkaSinkOptions): TransactionalSink {
       await producer?.disconnect().catch(() => undefined);
     },
   };
+}
+
+/** Sends every message in a request of its own; a record the broker refuses is named. */
+async function sendOneByOne(txn: Transaction, topicMessages: TopicMessages[]): Promise<void> {
+  for (const { topic, messages } of topicMessages) {
+    for (const [index, message] of messages.entries()) {
+      try {
+        await txn.send({ topic, messages: [message] });
+      } catch (err) {
+        if (!isRecordRejection(err)) throw err;
+        throw new AimassError(
+          "KAFKA_RECORD_REJECTED",
+          `the broker refused a record for ${topic}: ${kafkaErrorType(err)}`,
+          { cause: err, details: { topic, index, kafkaError: kafkaErrorType(err) } },
+        );
+      }
+    }
+  }
 }

@@ -23,6 +23,23 @@ export function kafkaErrorType(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Errors a broker gives for the records of a produce request rather than for the request's
+ * circumstances: the same records are refused again however often they are retried.
+ */
+const RECORD_REJECTIONS: ReadonlySet<string> = new Set([
+  "MESSAGE_TOO_LARGE",
+  "RECORD_LIST_TOO_LARGE",
+  "INVALID_RECORD",
+  "CORRUPT_MESSAGE",
+  "INVALID_TIMESTAMP",
+]);
+
+export function isRecordRejection(err: unknown): boolean {
+  const type = kafkaErrorType(err);
+  return type !== undefined && RECORD_REJECTIONS.has(type);
+}
+
 export function isFenced(err: unknown): boolean {
   const type = kafkaErrorType(err);
   return (type !== undefined && FENCED.has(type)) || /fenced|INVALID_PRODUCER_EPOCH/i.test(errorMessage(err));

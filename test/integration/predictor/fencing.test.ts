@@ -20,6 +20,7 @@ function echoProcessor(gate?: Promise<void>): ChunkPreparer {
       await gate;
       return {
         predictions: records.map((r) => ({ key: r.key, value: Buffer.from(`pred:${r.offset}`) })),
+        predictionSources: records.map((_, i) => i),
         dlq: [],
         shadow: [],
         dlqByStage: {},
@@ -56,6 +57,7 @@ async function fixture(t: TestContext, prefix: string) {
     outputTopic: output,
     dlqTopic: output,
     shadowTopic: output,
+    dlq: { pipeline: "test" },
     maxRecordsPerTransaction: 1_000,
     retryInitialMs: 50,
     retryMaxMs: 500,

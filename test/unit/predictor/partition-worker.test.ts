@@ -2,6 +2,7 @@
 // committed offset the way a broker would, and can fail any call, including the ambiguous
 // case of a commit that landed but answered with an error.
 import { test } from "node:test";
+import type { IHeaders, Message } from "kafkajs";
 import assert from "node:assert/strict";
 import { AimassError } from "../../../services/common/errors.js";
 import type { SinkWrite, TransactionalSink } from "../../../services/common/kafka/transactional-sink.js";
@@ -18,7 +19,7 @@ type Fault = "fail" | "fenced" | "ambiguous";
 /** What a broker holds for one partition: the committed offset, the output, the current epoch. */
 class FakeBroker {
   committed: bigint | undefined;
-  readonly output: Array<{ topic: string; value: string }> = [];
+  readonly output: Array<{ topic: string; value: string; headers: IHeaders }> = [];
   epoch = 0;
   sinks = 0;
   fences = 0;
@@ -26,6 +27,8 @@ class FakeBroker {
   /** Faults for the next fence() / commit() calls, in order. */
   readonly fenceFaults: Fault[] = [];
   readonly commitFaults: Fault[] = [];
+  /** Messages the broker refuses whatever the request (over max.message.bytes, say). */
+  refuse: (topic: string, m: Message) => boolean = () => false;
 
   newSink = (): TransactionalSink => {
     this.sinks++;
@@ -44,8 +47,19 @@ class FakeBroker {
         const fault = this.commitFaults.shift();
         if (fault === "fenced") throw new AimassError("KAFKA_FENCED", "fenced");
         if (fault === "fail") throw new AimassError("KAFKA_TRANSIENT", "request timed out");
+        for (const t of w.topicMessages) {
+          const index = t.messages.findIndex((m) => this.refuse(t.topic, m));
+          if (index < 0) continue;
+          const tooLarge = Object.assign(new Error("too large"), { type: "MESSAGE_TOO_LARGE" });
+          if (!w.isolate) throw new AimassError("KAFKA_TRANSIENT", "transaction failed", { cause: tooLarge });
+          throw new AimassError("KAFKA_RECORD_REJECTED", "refused", {
+            cause: tooLarge,
+            details: { topic: t.topic, index },
+          });
+        }
         for (const t of w.topicMessages)
-          for (const m of t.messages) this.output.push({ topic: t.topic, value: String(m.value) });
+          for (const m of t.messages)
+            this.output.push({ topic: t.topic, value: String(m.value), headers: m.headers ?? {} });
         this.committed = w.offset.offset;
         if (fault === "ambiguous") throw new AimassError("KAFKA_TRANSIENT", "EndTxn: no answer");
       },
@@ -68,6 +82,7 @@ function records(from: number, n: number): SourceRecord[] {
 
 const chunkOf = (rs: SourceRecord[], tag = "p", shadow = false): ProcessedChunk => ({
   predictions: rs.map((r) => ({ key: null, value: `${tag}:${r.offset}` })),
+  predictionSources: rs.map((_, i) => i),
   dlq: [],
   shadow: shadow ? rs.map((r) => ({ key: null, value: `s:${r.offset}` })) : [],
   dlqByStage: {},
@@ -93,6 +108,7 @@ function worker(broker: FakeBroker, over: Partial<PartitionWorkerOptions> = {}) 
     outputTopic: "out",
     dlqTopic: "dlq",
     shadowTopic: "shadow",
+    dlq: { pipeline: "test" },
     maxRecordsPerTransaction: 100,
     retryInitialMs: 1,
     retryMaxMs: 4,
@@ -351,3 +367,82 @@ test("a discarded worker starts no new transaction once its preparation resolves
   await stopped;
   assert.equal(broker.commits, 0);
 });
+
+test(
+  "a prediction the broker refuses goes to the DLQ; the rest of its chunk commits",
+  { timeout: 10_000 },
+  async (t) => {
+    const broker = new FakeBroker();
+    broker.refuse = (topic, m) => topic === "out" && (m.value === "p:7" || m.value === "p:19");
+    const { w, events } = worker(broker);
+    t.after(() => w.kill());
+    w.enqueue(records(0, 30), 0n);
+    await until(() => broker.committed === 30n, "the chunk to commit");
+    assert.deepEqual(
+      values(broker),
+      expected(30).filter((v) => v !== "p:7" && v !== "p:19"),
+    );
+    const dlq = broker.output.filter((o) => o.topic === "dlq");
+    assert.deepEqual(
+      dlq.map((d) => d.value),
+      ["7", "19"],
+      "the input records, once each",
+    );
+    for (const d of dlq) assert.equal(String(d.headers["aimass.dlq.stage"]), "produce");
+    assert.equal(broker.committed, 30n);
+    assert.equal(events.fenced, 0);
+    // One failure to find out, one isolated attempt per refused record, then the commit.
+    assert.ok(broker.commits <= 4, `${broker.commits} commits`);
+  },
+);
+
+test("a DLQ record the broker refuses is cut to its aimass headers", { timeout: 10_000 }, async (t) => {
+  const broker = new FakeBroker();
+  const dlqOne: ChunkPreparer = {
+    prepare: async (rs) => ({
+      ...chunkOf(rs.filter((r) => r.offset !== "3")),
+      predictionSources: rs.flatMap((r, i) => (r.offset === "3" ? [] : [i])),
+      dlq: rs
+        .filter((r) => r.offset === "3")
+        .map((r) => ({ key: null, value: r.value, headers: { "aimass.dlq.source.offset": r.offset } })),
+    }),
+  };
+  broker.refuse = (topic, m) => topic === "dlq" && m.value !== null && String(m.value).length > 0;
+  const { w } = worker(broker, { preparer: dlqOne });
+  t.after(() => w.kill());
+  w.enqueue(records(0, 6), 0n);
+  await until(() => broker.committed === 6n, "the chunk to commit");
+  const dlq = broker.output.filter((o) => o.topic === "dlq");
+  assert.equal(dlq.length, 1);
+  assert.equal(dlq[0]?.value, "");
+  assert.equal(String(dlq[0]?.headers["aimass.dlq.source.offset"]), "3");
+  assert.equal(String(dlq[0]?.headers["aimass.dlq.stage"]), "produce");
+  assert.equal(broker.committed, 6n);
+});
+
+test(
+  "a DLQ topic that refuses even bare records fails the worker, with the cause",
+  { timeout: 10_000 },
+  async (t) => {
+    const broker = new FakeBroker();
+    const allDlq: ChunkPreparer = {
+      prepare: async (rs) => ({
+        ...chunkOf([]),
+        dlq: rs.map((r) => ({
+          key: null,
+          value: r.value,
+          headers: { "aimass.dlq.source.offset": r.offset },
+        })),
+      }),
+    };
+    broker.refuse = (topic) => topic === "dlq";
+    let lost: unknown;
+    const { w } = worker(broker, { preparer: allDlq, onLost: (e) => (lost = e) });
+    t.after(() => w.kill());
+    w.enqueue(records(0, 2), 0n);
+    await until(() => lost !== undefined, "the worker to give up");
+    assert.match(String(lost), /max\.message\.bytes/);
+    assert.equal(broker.committed, undefined);
+    await w.kill();
+  },
+);
