@@ -20,6 +20,8 @@ export interface ChunkApplierOptions {
   store: FeatureStore;
   producer: Producer;
   dlqTopic: string;
+  /** The byte budget of one DLQ record (`features.dlq.maxRecordBytes`): a larger one is cut down. */
+  dlqMaxRecordBytes: number;
   /** The pipeline name, for the DLQ headers. */
   pipeline: string;
   retry: RetryPolicy;
@@ -114,7 +116,7 @@ export class ChunkApplier {
 
   /** Sends the invalid records to the DLQ in offset order and awaits the acks; false when abandoned. */
   private async deadLetter(topic: string, partition: number, invalid: Invalid[], lease: ChunkLease) {
-    const ctx = { pipeline: this.o.pipeline };
+    const ctx = { pipeline: this.o.pipeline, maxRecordBytes: this.o.dlqMaxRecordBytes };
     const messages: Message[] = invalid
       .sort((a, b) => Number(BigInt(a.record.offset) - BigInt(b.record.offset)))
       .map((i) => dlqMessage(i.record, i.stage, i.error, ctx));

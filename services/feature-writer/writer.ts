@@ -55,6 +55,8 @@ export class FeatureWriter implements Service {
   private assigned: number[] = [];
   private abandoned = 0;
   private readonly inBatch = new Set<Promise<void>>();
+  /** When the chunk under way of each partition started: a liveness bound. */
+  private readonly chunkSince = new Map<number, number>();
   /** Aborted when the chunk under way must stop retrying (part of the way into a drain). */
   private readonly giveUp = new AbortController();
   private stopping: Promise<number> | undefined;
@@ -94,8 +96,11 @@ export class FeatureWriter implements Service {
     return this.stateValue !== "running" ? `state ${this.stateValue}` : "no partitions assigned";
   }
 
+  /** False too while a chunk has been retried past processing.stallTimeoutMs (Redis, the DLQ). */
   get alive(): boolean {
-    return this.stateValue !== "failed" && this.stateValue !== "stopped";
+    if (this.stateValue === "failed" || this.stateValue === "stopped") return false;
+    const since = Math.min(...this.chunkSince.values());
+    return !(performance.now() - since > this.options.config.processing.stallTimeoutMs);
   }
 
   async start(): Promise<void> {
@@ -130,6 +135,7 @@ export class FeatureWriter implements Service {
         store,
         producer,
         dlqTopic: dlq.topic,
+        dlqMaxRecordBytes: dlq.maxRecordBytes,
         pipeline: config.pipeline.name,
         retry: {
           initialMs: config.processing.retryInitialMs,
@@ -192,7 +198,11 @@ export class FeatureWriter implements Service {
       // Not running (draining): nothing to abandon; whoever owns the partition next reads it.
       if (!this.chunks || this.stateValue !== "running" || !payload.isRunning() || payload.isStale()) return;
       const messages = batch.messages.slice(i, i + size);
-      if (!(await this.chunks.apply(topic, partition, messages, lease))) {
+      this.chunkSince.set(partition, performance.now());
+      const applied = await this.chunks
+        .apply(topic, partition, messages, lease)
+        .finally(() => this.chunkSince.delete(partition));
+      if (!applied) {
         // Revoked: the new owner redoes it, nothing to report. Stopping: not a clean stop.
         if (this.stateValue !== "running") this.abandoned += 1;
         return;

@@ -54,7 +54,12 @@ interface Setup {
 
 async function setup(
   t: TestContext,
-  options: { redisUrl?: string; format?: "json" | "avro"; shutdownGraceMs?: number } = {},
+  options: {
+    redisUrl?: string;
+    format?: "json" | "avro";
+    shutdownGraceMs?: number;
+    stallTimeoutMs?: number;
+  } = {},
 ): Promise<Setup> {
   const defer = deferrer(t);
   const cleanup = { after: (fn: () => unknown) => defer(fn) };
@@ -82,6 +87,7 @@ async function setup(
     name: "fw-test",
     shutdownGraceMs: options.shutdownGraceMs ?? 10_000,
     patch: (r) => {
+      if (options.stallTimeoutMs) r.processing = { ...r.processing, stallTimeoutMs: options.stallTimeoutMs };
       r.features = {
         keyPrefix: prefix,
         commandTimeoutMs: 200,
@@ -369,7 +375,7 @@ test(
   { timeout: 120_000 },
   async (t) => {
     const own = await OwnRedis.start(t);
-    const s = await setup(t, { redisUrl: own.url });
+    const s = await setup(t, { redisUrl: own.url, stallTimeoutMs: 10_000 });
     const writer = startWriter(s);
     await writer.start();
     const before: Sent[] = [];
@@ -395,12 +401,15 @@ test(
     assert.deepEqual(await committed(s), committedBefore, "no offset advances while Redis is down");
     assert.equal(writer.state, "running");
     assert.equal(await metric(writer, "aimass_features_redis_available"), 0);
+    // Past processing.stallTimeoutMs without a commit, /healthz says so.
+    await until("the stall to fail liveness", () => !writer.alive, 60_000);
     const errors = await metric(writer, "aimass_features_redis_errors_total");
     t.diagnostic(`write attempts failed during the outage: ${errors}`);
 
     await own.restart();
     const restarted = performance.now();
     await until("the updates to land after the restart", () => coversTopic(s), 60_000);
+    assert.equal(writer.alive, true, "alive again once the chunk committed");
     t.diagnostic(`caught up ${(performance.now() - restarted).toFixed(0)} ms after Redis restarted`);
     // The restarted server is empty (no persistence): what was written before is gone, but
     // every update from the outage is there, newest-wins.
@@ -470,6 +479,32 @@ test(
     await assertRedisHolds(s, newest(sent));
     assert.equal(await metric(writer, "aimass_features_dlq_records_total", { reason: "DECODE_FAILED" }), 1);
     assert.equal(await metric(writer, "aimass_features_dlq_records_total", { reason: "FIELD_INVALID" }), 1);
+    assert.equal(await writer.stop(), 0);
+  },
+);
+
+test(
+  "an update near the broker's size limit is dead-lettered cut down to features.dlq.maxRecordBytes",
+  { timeout: 120_000 },
+  async (t) => {
+    const s = await setup(t);
+    const writer = startWriter(s);
+    await writer.start();
+    // Fits the updates topic (1 MB max.message.bytes by default), but its DLQ copy with the
+    // aimass.dlq.* headers on top would not: the broker would refuse it on every retry.
+    const big = Buffer.alloc(1_048_000, "x");
+    const bad = await send(s, "big", big, { headers: { "x-origin": "near-limit" } });
+    const after = await sendUpdate(s, "user", "u-after", 100, { clicks_7d: 1 });
+    await until("the updates to commit", () => coversTopic(s), 60_000);
+    await assertRedisHolds(s, newest([after]));
+    const [dlq] = await readTopic(t, s.kafka, s.dlq, { until: (r) => r.length >= 1, timeoutMs: 30_000 });
+    assert.ok(dlq);
+    const h = (name: string) => dlq.headers?.[name]?.toString();
+    assert.equal(h(DLQ_HEADER.sourceOffset), bad.offset);
+    assert.equal(h(DLQ_HEADER.errorCode), "DECODE_FAILED");
+    assert.equal(h("aimass.dlq.truncated"), "headers,value");
+    assert.equal(h("aimass.dlq.original.bytes"), String(big.length + "big".length + "x-origin".length + 10));
+    assert.ok((dlq.value?.length ?? 0) < 900_000 && (dlq.value?.length ?? 0) > 800_000);
     assert.equal(await writer.stop(), 0);
   },
 );

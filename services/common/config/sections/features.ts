@@ -2,7 +2,7 @@
 // predictor reads them, and the feature writer's topics.
 import { z } from "zod";
 import { format } from "./names.js";
-import { topicSchema } from "./topics.js";
+import { dlqSchema, topicSchema } from "./topics.js";
 
 const featureSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_]+$/, "use letters, digits or '_'"),
@@ -44,6 +44,6 @@ export const featuresSchema = z.strictObject({
   views: z.array(featureViewSchema).min(1),
   /** The feature-writer's input: feature updates (see docs/feature-store.md). */
   updates: topicSchema.extend({ format: format.default("json") }).optional(),
-  /** Where the feature-writer sends updates it cannot apply. */
-  dlq: topicSchema.optional(),
+  /** Where the feature-writer sends updates it cannot apply (with the DLQ's byte budget). */
+  dlq: dlqSchema.optional(),
 });
