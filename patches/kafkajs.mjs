@@ -73,6 +73,11 @@ const replacements = [
   },
 ];
 const sha256 = (text) => createHash("sha256").update(text).digest("hex");
+/** The original kept at install (`<file>.orig`) is kafkajs' own. */
+const hasOriginal = (dir, r) => {
+  const backup = join(dir, `${r.file}.orig`);
+  return existsSync(backup) && sha256(readFileSync(backup, "utf8")) === r.original;
+};
 
 function kafkajsDir() {
   const require = createRequire(import.meta.url);
@@ -99,7 +104,8 @@ export function patchState(dir = kafkajsDir()) {
     total++;
     const text = readFileSync(join(dir, r.file), "utf8");
     if (text === readFileSync(r.with, "utf8")) patched++;
-    else if (sha256(text) !== r.original)
+    // An older replacement over a kept original (the patch changed since install) is re-applied.
+    else if (sha256(text) !== r.original && !hasOriginal(dir, r))
       return { state: "other", detail: `${r.file} differs from kafkajs ${VERSION}` };
   }
   return { state: patched === total ? "patched" : "unpatched", detail: `${patched}/${total} applied` };
@@ -121,10 +127,11 @@ function apply(dir, revert = false) {
     const text = readFileSync(path, "utf8");
     if (revert) {
       if (sha256(text) === r.original) continue;
-      if (!existsSync(backup)) throw new Error(`patch-kafkajs: cannot revert ${r.file}: no ${backup}`);
+      if (!hasOriginal(dir, r)) throw new Error(`patch-kafkajs: cannot revert ${r.file}: no ${backup}`);
       writeFileSync(path, readFileSync(backup));
-    } else if (sha256(text) === r.original) {
-      writeFileSync(backup, text);
+    } else if (text !== readFileSync(r.with, "utf8")) {
+      if (sha256(text) === r.original) writeFileSync(backup, text);
+      else if (!hasOriginal(dir, r)) throw new Error(`patch-kafkajs: ${r.file} is not kafkajs ${VERSION}'s`);
       writeFileSync(path, readFileSync(r.with));
     }
   }

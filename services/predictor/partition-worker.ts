@@ -59,7 +59,10 @@ export interface PartitionWorkerOptions {
   onLost: (error: unknown) => void;
 }
 
-type Attempt = { ok: true; chunks: number } | { ok: false; stage: "prepare" | "commit"; error: unknown };
+type Attempt =
+  | { ok: true; chunks: number }
+  /** `diverted`: refused records went to the DLQ, which is progress: retry at once. */
+  | { ok: false; stage: "prepare" | "commit"; error: unknown; diverted?: boolean };
 
 export class PartitionWorker {
   private stateValue: PartitionState = "starting";
@@ -174,6 +177,13 @@ export class PartitionWorker {
           continue;
         }
         if (isAimassError(outcome.error, "KAFKA_FENCED")) throw outcome.error;
+        this.o.onAbort(outcome.error);
+        if (outcome.diverted) {
+          this.progressAt = performance.now();
+          [backoff, attempt] = [this.o.retryInitialMs, 1];
+          if (!(await this.newEpoch())) return;
+          continue;
+        }
         this.onFailure(outcome, attempt++, backoff);
         await sleep(backoff, this.stopController.signal);
         backoff = Math.min(backoff * 2, this.o.retryMaxMs);
@@ -217,11 +227,8 @@ export class PartitionWorker {
         const floor = await this.o.startOffset();
         this.guard.setFloor(floor);
         const skipped = this.queue.applyFloor(floor, this.stateValue !== "starting");
-        if (skipped > 0)
-          this.log.info("skipping records already committed for this partition", {
-            skipped,
-            floor: String(floor),
-          });
+        const floorText = String(floor);
+        if (skipped > 0) this.log.info("skipping records already committed", { skipped, floor: floorText });
         return true;
       } catch (err) {
         if (isAimassError(err, "KAFKA_FENCED")) throw err;
@@ -262,26 +269,24 @@ export class PartitionWorker {
       const offset = { groupId, topic, partition, offset: nextOffset };
       await sink.commit({ topicMessages, offset, isolate: this.isolate });
     } catch (error) {
-      if (handleRefusal(error, group, this.o, this.log)) this.isolate = true;
-      return { ok: false, stage: "commit", error };
+      const refusal = handleRefusal(error, group, this.o, this.log);
+      if (refusal !== "none") this.isolate = true;
+      return { ok: false, stage: "commit", error, diverted: refusal === "diverted" };
     }
     this.o.onCommitted(committedInfo(group, performance.now() - started));
     return { ok: true, chunks: prepared.length };
   }
 
   private onFailure(outcome: Extract<Attempt, { ok: false }>, attempt: number, backoffMs: number): void {
-    this.o.onAbort(outcome.error);
     if (outcome.stage === "prepare") {
       // Redone from scratch (e.g. the feature store was down), and every chunk behind it too.
       this.queue.prepareAll();
     } else {
-      // A shadow version must never hold up the primary output: if a transaction that
-      // carried shadow records failed (missing shadow topic, no ACL…), retry without them.
+      // A shadow version never holds up the primary output: retry without shadow records.
       const dropped = this.queue.dropShadow();
       if (dropped > 0) this.log.warn("dropped shadow predictions from a failed transaction", { dropped });
     }
-    // After a few attempts say so loudly, with the Kafka error type: some causes (a record
-    // over max.message.bytes, ACLs) need an operator.
+    // After a few attempts say so loudly, with the Kafka error type: some causes need an operator.
     const log = attempt >= 5 ? this.log.error.bind(this.log) : this.log.warn.bind(this.log);
     log(outcome.stage === "prepare" ? "preparing a chunk failed; retrying" : "transaction failed; retrying", {
       kafkaError: kafkaErrorType(outcome.error),

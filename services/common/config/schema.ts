@@ -119,6 +119,14 @@ export const pipelineSchema = pipelineObject.superRefine((cfg, ctx) => {
       message: "input, output and dlq topics must differ",
     });
   }
+  // Shadow predictions must never be read as the primary output's, or a DLQ record's.
+  if (cfg.output.shadowTopic !== undefined && topics.includes(cfg.output.shadowTopic)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["output", "shadowTopic"],
+      message: "must differ from the input, output and dlq topics",
+    });
+  }
 });
 
 /**

@@ -11,17 +11,23 @@ import type { Kafka, Producer, TopicMessages, Transaction } from "kafkajs";
 import { AimassError, errorMessage, isAimassError } from "../errors.js";
 import { TUNING } from "../tuning.js";
 import { sliceByBytes } from "./slices.js";
-import { isFenced, isRecordRejection, kafkaErrorType, sendOffsetsRetrying } from "./transactions.js";
+import {
+  isFenced,
+  isRecordRejection,
+  kafkaErrorType,
+  sendOffsetsRetrying,
+  type Refusal,
+} from "./transactions.js";
 
 export interface SinkWrite {
   topicMessages: TopicMessages[];
   /** The consumer offset to commit with the messages: the next record to read. */
   offset: { groupId: string; topic: string; partition: number; offset: bigint };
   /**
-   * Each message in a produce request of its own, so that a record the broker refuses is
-   * named: the commit then rejects KAFKA_RECORD_REJECTED with `details.topic` and
-   * `details.index` (the message's index in that topic's messages). Slow; for finding the
-   * record after a commit failed with a record rejection.
+   * Each message in a produce request of its own, so that the records the broker refuses are
+   * named: the commit then rejects KAFKA_RECORD_REJECTED with `details.refused`, a Refusal
+   * (topic, index among that topic's messages) per refused record. Slow; for finding the
+   * records after a commit failed with a record rejection.
    */
   isolate?: boolean;
 }
@@ -123,20 +129,31 @@ export function kafkaTransactionalSink(o: KafkaSinkOptions): TransactionalSink {
   };
 }
 
-/** Sends every message in a request of its own; a record the broker refuses is named. */
+/**
+ * Sends every message in a request of its own and names each one the broker refuses. A refused
+ * request appends nothing (the patched kafkajs rolls its sequence numbers back), so the sends
+ * after it go on in the same transaction; it is never committed.
+ */
 async function sendOneByOne(txn: Transaction, topicMessages: TopicMessages[]): Promise<void> {
+  const refused: Refusal[] = [];
+  const types = new Set<string>();
+  let cause: unknown;
   for (const { topic, messages } of topicMessages) {
     for (const [index, message] of messages.entries()) {
       try {
         await txn.send({ topic, messages: [message] });
       } catch (err) {
         if (!isRecordRejection(err)) throw err;
-        throw new AimassError(
-          "KAFKA_RECORD_REJECTED",
-          `the broker refused a record for ${topic}: ${kafkaErrorType(err)}`,
-          { cause: err, details: { topic, index, kafkaError: kafkaErrorType(err) } },
-        );
+        refused.push({ topic, index });
+        types.add(kafkaErrorType(err) ?? "");
+        cause ??= err;
       }
     }
   }
+  if (refused.length > 0)
+    throw new AimassError(
+      "KAFKA_RECORD_REJECTED",
+      `the broker refused ${refused.length} record(s) for ${[...new Set(refused.map((r) => r.topic))].join(", ")}: ${[...types].join(", ")}`,
+      { cause, details: { refused } },
+    );
 }

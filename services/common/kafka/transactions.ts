@@ -26,14 +26,21 @@ export function kafkaErrorType(err: unknown): string | undefined {
 /**
  * Errors a broker gives for the records of a produce request rather than for the request's
  * circumstances: the same records are refused again however often they are retried.
+ * (INVALID_TIMESTAMP is not one: the producer stamps records with this host's clock, so it
+ * means clock skew, not a bad record.)
  */
 const RECORD_REJECTIONS: ReadonlySet<string> = new Set([
   "MESSAGE_TOO_LARGE",
   "RECORD_LIST_TOO_LARGE",
   "INVALID_RECORD",
   "CORRUPT_MESSAGE",
-  "INVALID_TIMESTAMP",
 ]);
+
+/** A message a broker refused: its index among the messages for `topic` in one send. */
+export interface Refusal {
+  topic: string;
+  index: number;
+}
 
 export function isRecordRejection(err: unknown): boolean {
   const type = kafkaErrorType(err);

@@ -279,6 +279,9 @@ test("the same topic for input and output (or dlq) is rejected", () => {
   const dlq = exampleRaw();
   (dlq.dlq as Record<string, unknown>).topic = dlq.output.topic;
   assertIssue(dlq, "output.topic", /must differ/);
+  const shadow = exampleRaw();
+  (shadow.output as Record<string, unknown>).shadowTopic = shadow.output.topic;
+  assertIssue(shadow, "output.shadowTopic", /must differ/);
 });
 
 test("bad names, enums and missing sections name their fields; all issues are reported at once", () => {
