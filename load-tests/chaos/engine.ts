@@ -8,7 +8,8 @@ import { join } from "node:path";
 import type { Admin, Kafka } from "kafkajs";
 import { sleep } from "../../services/common/lifecycle.js";
 import { REPO } from "../lib/predictor-process.js";
-import { eventPlan } from "./events.js";
+import { avroRecords } from "./avro.js";
+import { AVRO_PLAN_KINDS, eventPlan } from "./events.js";
 import { LoadGenerator } from "./load.js";
 import { createPipeline, MAX_RECORD_BYTES, PARTITIONS, type RunPipeline } from "./pipeline.js";
 import { TopicReader } from "./reader.js";
@@ -49,7 +50,21 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
     nodes: o.nodes,
     dir: o.dir,
     ...(s.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: s.sessionTimeoutMs }),
+    ...(s.format === undefined ? {} : { format: s.format }),
   });
+  const plan = eventPlan({
+    runId: id,
+    seed: o.seed,
+    count: o.sizing.events,
+    users: 500,
+    badShare: s.badShare ?? 0,
+    maxRecordBytes: MAX_RECORD_BYTES,
+    ...(s.format === "avro" ? { kinds: AVRO_PLAN_KINDS } : {}),
+  });
+  const records =
+    s.format === "avro"
+      ? await avroRecords(plan, { registryUrl: stack.endpoints.schemaRegistryUrl, topic: pipeline.input })
+      : plan;
   const windows: FaultWindow[] = [];
   const notes: Record<string, unknown> = {};
   const follower = new TopicReader({ kafka, groupId: `${id}.follower`, topics: pipeline.transactional });
@@ -67,14 +82,7 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
     kafka,
     topic: pipeline.input,
     partitions: PARTITIONS,
-    records: eventPlan({
-      runId: id,
-      seed: o.seed,
-      count: o.sizing.events,
-      users: 500,
-      badShare: s.badShare ?? 0,
-      maxRecordBytes: MAX_RECORD_BYTES,
-    }),
+    records,
     count: o.sizing.events,
     rate: o.sizing.rate,
     signal: stopLoad.signal,

@@ -35,7 +35,7 @@ interface Made {
 }
 
 /** A fault in the data: how to make it from a good event, and where the record should go. */
-interface Kind {
+export interface Kind {
   kind: string;
   expect: Expectation;
   make(e: ShopEvent, limits: { maxRecordBytes: number }): Made;
@@ -126,6 +126,8 @@ export interface EventPlanOptions {
   badShare: number;
   /** The pipeline's input.maxRecordBytes, for the records at and over the limit. */
   maxRecordBytes: number;
+  /** The bad and edge-case kinds to mix in. @default KINDS (JSON input) */
+  kinds?: readonly Kind[];
 }
 
 /**
@@ -144,12 +146,13 @@ export function* eventPlan(o: EventPlanOptions): Generator<PlannedRecord> {
     Number.isFinite(every) ? Math.floor((s + rand()) * every) : Number.POSITIVE_INFINITY;
   let nextBad = placeIn(slot);
   let kindIndex = 0;
+  const kinds = o.kinds ?? KINDS;
   for (let i = 0; i < o.count; i++) {
     const e = events.next().value as ShopEvent;
     let record: PlannedRecord;
     let made: Made = {};
     if (i === nextBad) {
-      const k = KINDS[kindIndex++ % KINDS.length] as Kind;
+      const k = kinds[kindIndex++ % kinds.length] as Kind;
       made = k.make(e, { maxRecordBytes: o.maxRecordBytes });
       record = {
         id: e.id,
@@ -177,7 +180,100 @@ export function* eventPlan(o: EventPlanOptions): Generator<PlannedRecord> {
   }
 }
 
+/**
+ * Bad and edge-case kinds of an Avro input (Confluent wire format, AVRO_EVENT_SCHEMA): each is
+ * a good event changed before it is encoded (`event`), its encoding changed after (`finish`),
+ * or a value that is no Avro at all (`plain`). avro.ts encodes them; the plan only places them.
+ */
+export interface AvroKind {
+  kind: string;
+  expect: Expectation;
+  key?: null;
+  event?: (e: AvroEvent) => AvroEvent;
+  finish?: (encoded: Buffer) => Buffer;
+  plain?: (e: ShopEvent) => Buffer | null;
+}
+
+/** A shop event as AVRO_EVENT_SCHEMA holds it: an array and a map last, both empty. */
+export type AvroEvent = Omit<ShopEvent, "type"> & {
+  type: string;
+  vec: number[];
+  tags: Record<string, string>;
+};
+
+export const AVRO_EVENT_SCHEMA = {
+  type: "record",
+  name: "ChaosShopEvent",
+  namespace: "dev.aimass.chaos",
+  fields: [
+    { name: "id", type: "string" },
+    { name: "type", type: "string" },
+    { name: "userId", type: "string" },
+    { name: "itemId", type: "string" },
+    { name: "ts", type: "long" },
+    { name: "price", type: "double" },
+    { name: "quantity", type: "double" },
+    { name: "vec", type: { type: "array", items: "double" } },
+    { name: "tags", type: { type: "map", values: "string" } },
+  ],
+} as const;
+
+/** Avro's zig-zag varint of a non-negative count, as a block header declares it. */
+function varint(n: bigint): Buffer {
+  const bytes: number[] = [];
+  let z = n * 2n;
+  do {
+    const low = Number(z & 0x7fn);
+    z >>= 7n;
+    bytes.push(z > 0n ? low | 0x80 : low);
+  } while (z > 0n);
+  return Buffer.from(bytes);
+}
+
+/**
+ * The encoded event ends with the empty `vec` array's and `tags` map's terminators (0x00 0x00):
+ * a bomb puts a block header declaring 2^52 items in place of one of them. Unbounded, avsc
+ * loops that many times on the main thread (services/common/serde/avro-bounds.ts).
+ */
+const bomb = (fromEnd: 1 | 2) => (encoded: Buffer) =>
+  Buffer.concat([
+    encoded.subarray(0, encoded.length - fromEnd),
+    varint(2n ** 52n),
+    encoded.subarray(encoded.length - fromEnd + 1),
+  ]);
+
+export const AVRO_KINDS: readonly AvroKind[] = [
+  { kind: "avro-map-bomb", expect: "dlq", finish: bomb(1) },
+  { kind: "avro-array-bomb", expect: "dlq", finish: bomb(2) },
+  {
+    kind: "avro-unknown-schema-id",
+    expect: "dlq",
+    finish: (b) => {
+      const copy = Buffer.from(b);
+      copy.writeInt32BE(0x7ffffff0, 1);
+      return copy;
+    },
+  },
+  { kind: "avro-truncated", expect: "dlq", finish: (b) => b.subarray(0, b.length - 12) },
+  { kind: "avro-bad-magic", expect: "dlq", finish: (b) => Buffer.concat([Buffer.from([1]), b.subarray(1)]) },
+  { kind: "avro-json-value", expect: "dlq", plain: (e) => json(e) },
+  { kind: "avro-tombstone", expect: "dlq", plain: () => null },
+  { kind: "avro-nan-price", expect: "dlq", event: (e) => ({ ...e, price: Number.NaN }) },
+  { kind: "avro-infinite-price", expect: "dlq", event: (e) => ({ ...e, price: Number.POSITIVE_INFINITY }) },
+  { kind: "avro-overflow-1e39", expect: "dlq", event: (e) => ({ ...e, quantity: 1e39 }) },
+  { kind: "avro-unknown-route", expect: "dlq", event: (e) => ({ ...e, type: "refund" }) },
+  { kind: "avro-null-key", expect: "prediction", key: null },
+  { kind: "avro-1e39-under-log1p", expect: "prediction", event: (e) => ({ ...e, price: 1e39 }) },
+];
+
+/** AVRO_KINDS as the plan places them: only a key can change before encoding. */
+export const AVRO_PLAN_KINDS: readonly Kind[] = AVRO_KINDS.map((k) => ({
+  kind: k.kind,
+  expect: k.expect,
+  make: () => (k.key === null ? { key: null } : {}),
+}));
+
 /** The expectation of a kind name read back from a header (unknown kinds: a prediction). */
 export function expectationOf(kind: string): Expectation {
-  return KINDS.find((k) => k.kind === kind)?.expect ?? "prediction";
+  return [...KINDS, ...AVRO_KINDS].find((k) => k.kind === kind)?.expect ?? "prediction";
 }

@@ -3,11 +3,10 @@
 // fault a send is retried by the client (idempotent: a retry never duplicates); a send that
 // still fails is not repeated, because it may have been written: the input topic read back
 // at the end says what went in.
-// Each send holds one partition's records. kafkajs 2.2.4 retries a send that spans brokers
-// only to the brokers that have not answered yet (producer/sendMessages.js keys its answers
-// by broker): a partition whose leader moved, after a failure, to a broker that had already
-// answered for other partitions is never re-sent, and the send still succeeds. One
-// partition per send leaves that retry nothing to skip.
+// Each send holds one partition's records. Unpatched, kafkajs 2.2.4 retries a send that spans
+// brokers only to the brokers that have not answered yet, and can skip a partition whose
+// leader moved (patches/kafkajs fixes that); one partition per send keeps the input the same
+// whether or not the patch is in.
 import { Partitioners, type Kafka, type Message, type PartitionMetadata, type Producer } from "kafkajs";
 import { sleep } from "../../services/common/lifecycle.js";
 import type { PlannedRecord } from "./events.js";

@@ -20,6 +20,8 @@ export const MAX_RECORD_BYTES = 65_536;
 /** dlq.maxRecordBytes at its minimum, so a DLQ record of a large input is cut (docs/dlq.md). */
 export const DLQ_MAX_RECORD_BYTES = 8_192;
 export const PARTITIONS = 6;
+/** processing.transactionTimeoutMs: a zombie scenario stops a worker past it. */
+export const TRANSACTION_TIMEOUT_MS = 30_000;
 
 export interface RunPipeline {
   shape: PipelineShape;
@@ -46,6 +48,8 @@ export interface PipelineOptions {
   /** Where the config (and a repository's model copy) goes. */
   dir: string;
   sessionTimeoutMs?: number;
+  /** input.format. @default "json" */
+  format?: "json" | "avro";
 }
 
 const EVENT_COLUMNS = [
@@ -126,7 +130,13 @@ function pipelineConfig(p: RunPipeline, o: PipelineOptions): object {
   const replication = o.nodes === 3 ? { replicationFactor: 3 } : {};
   const base = {
     pipeline: { name: p.name, groupId: p.group, transactionalIdPrefix: p.transactionalIdPrefix },
-    input: { topic: p.input, partitions: PARTITIONS, maxRecordBytes: MAX_RECORD_BYTES, ...replication },
+    input: {
+      topic: p.input,
+      partitions: PARTITIONS,
+      maxRecordBytes: MAX_RECORD_BYTES,
+      ...(o.format === "avro" ? { format: "avro" } : {}),
+      ...replication,
+    },
     output: {
       topic: p.output,
       partitions: PARTITIONS,
@@ -139,7 +149,7 @@ function pipelineConfig(p: RunPipeline, o: PipelineOptions): object {
       sessionTimeoutMs: p.sessionTimeoutMs,
       heartbeatIntervalMs: Math.floor(p.sessionTimeoutMs / 6),
       shutdownGraceMs: 15_000,
-      transactionTimeoutMs: 30_000,
+      transactionTimeoutMs: TRANSACTION_TIMEOUT_MS,
       maxRecordsPerTransaction: 500,
       retryInitialMs: 50,
       retryMaxMs: 1_000,

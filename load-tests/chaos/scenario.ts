@@ -46,6 +46,8 @@ export interface Scenario {
   sizing: Sizing;
   /** The short CI run's size (scenarios in the CI subset). */
   ci?: Sizing;
+  /** The input's value format; Avro mixes in the Avro bad kinds (events.ts). @default "json" */
+  format?: "json" | "avro";
   /** Share of records that are bad or edge-case kinds (events.ts). @default 0 */
   badShare?: number;
   /** Only run when named (not part of "all"). */

@@ -1,7 +1,7 @@
 // The chaos scenarios, in order of priority. Each names its stack, pipeline and load and
 // injects its faults through the context; the engine checks every run the same way.
 import { prng } from "../lib/shop-events.js";
-import { MODEL } from "./pipeline.js";
+import { MODEL, TRANSACTION_TIMEOUT_MS } from "./pipeline.js";
 import type { Scenario, ScenarioContext } from "./scenario.js";
 
 /** A fault on a node: `start` (or `resume`) heals it after `downMs`. */
@@ -34,6 +34,20 @@ const brokerKillRestart: Scenario = {
   },
 };
 
+/** SIGSTOP the oldest worker for `stopMs`, SIGCONT, and note whether it saw it was replaced. */
+async function zombieFault(ctx: ScenarioContext, stopMs: number): Promise<void> {
+  const w = ctx.oldestWorker();
+  const heal = ctx.fault(`SIGSTOP ${w.name} for ${stopMs} ms`);
+  ctx.workers.pause(w);
+  await ctx.sleep(stopMs);
+  ctx.workers.resume(w);
+  heal();
+  const deadline = Date.now() + 30_000;
+  while (!/fenced|not aware of this member|rebalanc/i.test(w.log) && Date.now() < deadline)
+    await ctx.sleep(500);
+  ctx.note("zombieNoticed", /fenced|not aware of this member|rebalanc/i.test(w.log));
+}
+
 const zombie: Scenario = {
   name: "zombie",
   summary: "one of two workers SIGSTOPped past its session timeout, then SIGCONT",
@@ -44,16 +58,23 @@ const zombie: Scenario = {
   ci: { events: 6_000, rate: 300 },
   async nemesis(ctx) {
     await ctx.atShare(0.25);
-    const w = ctx.oldestWorker();
-    const heal = ctx.fault(`SIGSTOP ${w.name}`);
-    ctx.workers.pause(w);
-    await ctx.sleep(ctx.pipeline.sessionTimeoutMs * 2);
-    ctx.workers.resume(w);
-    heal();
-    const deadline = Date.now() + 30_000;
-    while (!/fenced|not aware of this member|rebalanc/i.test(w.log) && Date.now() < deadline)
-      await ctx.sleep(500);
-    ctx.note("zombieNoticed", /fenced|not aware of this member|rebalanc/i.test(w.log));
+    await zombieFault(ctx, ctx.pipeline.sessionTimeoutMs * 2);
+  },
+};
+
+// Past the transaction timeout the broker aborts the zombie's open transaction and bumps its
+// producer epoch on its own, while the partition's new owner has already taken over: the
+// zombie wakes up with a producer the coordinator has fenced twice over.
+const zombieTxnTimeout: Scenario = {
+  name: "zombie-txn-timeout",
+  summary: "one of two workers SIGSTOPped past the 30 s transaction timeout, then SIGCONT",
+  nodes: 1,
+  shape: "events",
+  workers: 2,
+  sizing: { events: 16_000, rate: 300 },
+  async nemesis(ctx) {
+    await ctx.atShare(0.2);
+    await zombieFault(ctx, TRANSACTION_TIMEOUT_MS + 10_000);
   },
 };
 
@@ -66,6 +87,23 @@ const poison: Scenario = {
   badShare: 0.01,
   sizing: { events: 10_000, rate: 500 },
   ci: { events: 4_000, rate: 400 },
+  async nemesis(ctx) {
+    await ctx.loadDone();
+  },
+};
+
+// Avro input: block-count bombs in an array and a map, unknown schema ids, truncated and
+// non-wire-format values, NaN, Infinity and 1e39 (Avro doubles hold them all) among good
+// events. A bomb that decoding did not bound would hang the worker and then every next owner.
+const poisonAvro: Scenario = {
+  name: "poison-avro",
+  summary: "1% bad Avro records of every kind (bombs, unknown schema ids, truncated, NaN) among good ones",
+  nodes: 1,
+  shape: "events",
+  format: "avro",
+  workers: 2,
+  badShare: 0.01,
+  sizing: { events: 10_000, rate: 500 },
   async nemesis(ctx) {
     await ctx.loadDone();
   },
@@ -295,7 +333,9 @@ const soak: Scenario = {
 export const SCENARIOS: readonly Scenario[] = [
   brokerKillRestart,
   zombie,
+  zombieTxnTimeout,
   poison,
+  poisonAvro,
   workerKill,
   redisKill,
   redisPause,

@@ -3,6 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  AVRO_KINDS,
+  AVRO_PLAN_KINDS,
   eventPlan,
   expectationOf,
   HEADER,
@@ -11,7 +13,12 @@ import {
   type PlannedRecord,
 } from "../../../../load-tests/chaos/events.js";
 
-const plan = (o: { count: number; badShare: number; seed?: number }): PlannedRecord[] => [
+const plan = (o: {
+  count: number;
+  badShare: number;
+  seed?: number;
+  kinds?: typeof AVRO_PLAN_KINDS;
+}): PlannedRecord[] => [
   ...eventPlan({ runId: "r", seed: o.seed ?? 7, users: 50, maxRecordBytes: 4096, ...o }),
 ];
 
@@ -70,5 +77,54 @@ test("per-key sequence numbers count up from 0 for each key", () => {
     const seq = Number(r.headers[HEADER.seq]);
     assert.equal(seq, (last.get(r.key) ?? -1) + 1, `key ${r.key}`);
     last.set(r.key, seq);
+  }
+});
+
+/** Reads the zig-zag varint at `pos` (an Avro long) as a bigint. */
+function readLong(b: Buffer, pos: number): { value: bigint; end: number } {
+  let z = 0n;
+  let shift = 0n;
+  let i = pos;
+  for (;;) {
+    const byte = b[i++] as number;
+    z |= BigInt(byte & 0x7f) << shift;
+    shift += 7n;
+    if ((byte & 0x80) === 0) break;
+  }
+  return { value: (z >> 1n) ^ -(z & 1n), end: i };
+}
+
+test("Avro kinds: bombs declare 2^52 items in place of the array's or the map's terminator; ids and magic bytes are changed; keys only in the plan", () => {
+  // Wire format header, then a body whose last two bytes are the empty vec and tags terminators.
+  const encoded = Buffer.concat([Buffer.from([0, 0, 0, 0, 7]), Buffer.from("body"), Buffer.from([0, 0])]);
+  const kind = (name: string) => {
+    const k = AVRO_KINDS.find((x) => x.kind === name);
+    assert.ok(k, name);
+    return k;
+  };
+  const map = kind("avro-map-bomb").finish?.(encoded);
+  assert.ok(map);
+  assert.deepEqual(map.subarray(0, encoded.length - 1), encoded.subarray(0, encoded.length - 1));
+  const mapCount = readLong(map, encoded.length - 1);
+  assert.equal(mapCount.value, 2n ** 52n);
+  assert.equal(mapCount.end, map.length);
+  const array = kind("avro-array-bomb").finish?.(encoded);
+  assert.ok(array);
+  const arrayCount = readLong(array, encoded.length - 2);
+  assert.equal(arrayCount.value, 2n ** 52n);
+  assert.deepEqual([...array.subarray(arrayCount.end)], [0]);
+  assert.equal(kind("avro-unknown-schema-id").finish?.(encoded).readInt32BE(1), 0x7ffffff0);
+  assert.equal(encoded.readInt32BE(1), 7, "the encoding it was given is unchanged");
+  assert.equal(kind("avro-bad-magic").finish?.(encoded)[0], 1);
+  assert.ok((kind("avro-truncated").finish?.(Buffer.alloc(40)).length ?? 40) < 40);
+  for (const k of AVRO_KINDS) assert.equal(expectationOf(k.kind), k.expect, k.kind);
+
+  const rs = plan({ count: AVRO_KINDS.length * 100, badShare: 0.01, kinds: AVRO_PLAN_KINDS });
+  const bad = rs.filter((r) => r.kind !== "good");
+  assert.deepEqual(new Set(bad.map((r) => r.kind)), new Set(AVRO_KINDS.map((k) => k.kind)));
+  for (const r of bad) {
+    assert.equal(r.key === null, r.kind === "avro-null-key", r.kind);
+    // Values stay the good event's JSON until avro.ts encodes them.
+    assert.equal(typeof (JSON.parse(r.value?.toString() ?? "null") as { id?: unknown }).id, "string");
   }
 });
