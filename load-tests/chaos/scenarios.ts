@@ -87,9 +87,7 @@ const poison: Scenario = {
   badShare: 0.01,
   sizing: { events: 10_000, rate: 500 },
   ci: { events: 4_000, rate: 400 },
-  async nemesis(ctx) {
-    await ctx.loadDone();
-  },
+  nemesis: (ctx) => ctx.loadDone(),
 };
 
 // Avro input: block-count bombs in an array and a map, unknown schema ids, truncated and
@@ -104,9 +102,7 @@ const poisonAvro: Scenario = {
   workers: 2,
   badShare: 0.01,
   sizing: { events: 10_000, rate: 500 },
-  async nemesis(ctx) {
-    await ctx.loadDone();
-  },
+  nemesis: (ctx) => ctx.loadDone(),
 };
 
 const workerKill: Scenario = {
